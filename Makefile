@@ -1,0 +1,36 @@
+# pixelmill: `make run` starts everything on this machine, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIXELMILL := $(BIN)/pixelmill
+
+.PHONY: install run test lint format down bench-engine
+
+install: $(VENV)/.installed
+
+# Reinstalled when the declared or locked dependencies change.
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "pixelmill needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev]'
+	@touch $@
+
+run: install
+	$(PIXELMILL) stack up
+	$(PIXELMILL) run
+
+test: install
+	$(PIXELMILL) stack up
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+down:
+	@if [ -x $(PIXELMILL) ]; then $(PIXELMILL) stack down; fi

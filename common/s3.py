@@ -1,0 +1,26 @@
+"""The S3 client every service builds the same way."""
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from common.settings import S3Settings
+
+
+def s3_client(settings: S3Settings, *, timeout_seconds: float = 10, attempts: int = 3) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=settings.secret("s3_access_key"),
+        aws_secret_access_key=settings.secret("s3_secret_key"),
+        config=Config(
+            signature_version="s3v4",
+            # Path-style: S3-compatible servers on a plain host:port have no bucket subdomains.
+            s3={"addressing_style": "path"},
+            connect_timeout=timeout_seconds,
+            read_timeout=timeout_seconds,
+            retries={"max_attempts": attempts, "mode": "standard"},
+        ),
+    )

@@ -1,0 +1,1 @@
+"""pixelmill task_service."""
