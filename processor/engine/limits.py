@@ -1,0 +1,21 @@
+"""What the engine accepts from an untrusted source, checked before any pixel is decoded."""
+
+from dataclasses import dataclass
+
+from schemas import limits
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_bytes: int = limits.MAX_FILE_BYTES
+    # Per frame, and for an animation kept as one, over all its frames together.
+    max_pixels: int = limits.MAX_PIXELS
+    max_frames: int = limits.MAX_FRAMES
+    # Each variant is a full resize and encode, so their number bounds the work per source.
+    max_variants: int = limits.MAX_VARIANTS
+    # Vector and document formats run large parsers on untrusted input: refused unless asked.
+    allow_svg: bool = False
+    allow_pdf: bool = False
+
+
+DEFAULT_LIMITS = Limits()

@@ -1,0 +1,124 @@
+"""The engine's steps in order, and the two entry points that run them."""
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+
+import pyvips
+
+from processor.engine.context import Context
+from processor.engine.errors import CorruptImage, EngineError, InternalError, UnsupportedFormat
+from processor.engine.limits import DEFAULT_LIMITS, Limits
+from processor.engine.models import Output, SourceInfo
+from processor.engine.steps.check_animation_pixels import check_animation_pixels
+from processor.engine.steps.check_file_size import check_file_size
+from processor.engine.steps.check_frames import check_frames
+from processor.engine.steps.check_pixels import check_pixels
+from processor.engine.steps.check_variants import check_variants
+from processor.engine.steps.choose_format import choose_format
+from processor.engine.steps.crop import crop
+from processor.engine.steps.detect_format import detect_format
+from processor.engine.steps.encode import encode
+from processor.engine.steps.flatten import flatten
+from processor.engine.steps.load import load
+from processor.engine.steps.pad import pad
+from processor.engine.steps.plan_animation import plan_animation
+from processor.engine.steps.plan_decode import plan_decode
+from processor.engine.steps.plan_geometry import plan_geometry
+from processor.engine.steps.read_header import read_header
+from processor.engine.steps.reject_empty import reject_empty
+from processor.engine.steps.resize import resize
+from processor.engine.steps.share_source import share_source
+from processor.engine.steps.take_first_frame import take_first_frame
+from processor.engine.steps.to_srgb import to_srgb
+from processor.engine.variant import Variant
+
+Step = Callable[[Context], None]
+
+# Everything up to here reads at most the header: limits hold before any decoding.
+PROBE: tuple[Step, ...] = (
+    reject_empty,
+    check_file_size,
+    detect_format,
+    read_header,
+    check_pixels,
+    check_frames,
+)
+DECODE: tuple[Step, ...] = (
+    plan_animation,
+    check_animation_pixels,
+    plan_decode,
+    load,
+    to_srgb,
+    share_source,
+)
+RENDER: tuple[Step, ...] = (
+    choose_format,
+    plan_geometry,
+    take_first_frame,
+    resize,
+    crop,
+    pad,
+    flatten,
+    encode,
+)
+
+# libvips' message when libheif lacks a codec, e.g. HEVC in builds without libde265.
+_CODEC_MISSING = "has not been built in"
+_MESSAGE_LIMIT = 300
+
+
+def probe(data: bytes, limits: Limits = DEFAULT_LIMITS) -> SourceInfo:
+    """What `data` is, from its first bytes and header only, with the limits applied."""
+    ctx = Context(data=data, limits=limits)
+    with _typed_errors():
+        _run(ctx, PROBE)
+    return ctx.need_info()
+
+
+def process_image(
+    data: bytes, variants: Sequence[Variant], limits: Limits = DEFAULT_LIMITS
+) -> list[Output]:
+    """Every variant of the image in `data`, in order, from a single decode.
+
+    Raises only `EngineError`.
+    """
+    ctx = Context(data=data, limits=limits, variants=tuple(variants))
+    with _typed_errors():
+        _run(ctx, (check_variants, *PROBE, *DECODE))
+        return [_render(ctx, variant) for variant in ctx.variants]
+
+
+def _render(source: Context, variant: Variant) -> Output:
+    ctx = replace(source, variant=variant)
+    _run(ctx, RENDER)
+    if ctx.output is None:
+        raise InternalError(f"variant {variant.name} produced no output")
+    return ctx.output
+
+
+def _run(ctx: Context, steps: Sequence[Step]) -> None:
+    for step in steps:
+        step(ctx)
+
+
+@contextmanager
+def _typed_errors() -> Iterator[None]:
+    try:
+        yield
+    except EngineError:
+        raise
+    except pyvips.Error as error:
+        # Decoding is lazy, so a broken file may fail anywhere up to the encoder.
+        raise _from_libvips(error) from error
+    except Exception as error:
+        raise InternalError(f"{type(error).__name__}: {error}") from error
+
+
+def _from_libvips(error: pyvips.Error) -> EngineError:
+    detail = str(getattr(error, "detail", "") or error.message)
+    reason = next((line for line in detail.splitlines() if line.strip()), "unknown error")
+    reason = reason[:_MESSAGE_LIMIT]
+    if _CODEC_MISSING in detail:
+        return UnsupportedFormat(f"the image's codec cannot be decoded by this build: {reason}")
+    return CorruptImage(f"the image could not be decoded: {reason}")

@@ -1,0 +1,1 @@
+"""Pipeline steps: each takes the context, does one thing or returns early, and fills it in."""

@@ -1,0 +1,77 @@
+import pytest
+
+from processor.engine import Fit, Limits, OutputFormat, TooManyPixels, Variant, process_image
+from tests.unit.engine import samples
+
+COLOURS = [samples.RED, samples.GREEN, samples.BLUE, (255, 255, 0)]
+GIF = samples.animated_gif(COLOURS)
+
+
+def _frames(data: bytes) -> list[list[float]]:
+    """The colour at the centre of each frame."""
+    image = samples.decode(data, n=-1)
+    height = image.get("page-height")
+    return [
+        image.getpoint(image.width // 2, top + height // 2)[:3]
+        for top in range(0, image.height, height)
+    ]
+
+
+def _near(values: list[float], colour: tuple[int, int, int]) -> bool:
+    return all(abs(v - c) <= 12 for v, c in zip(values, colour, strict=True))
+
+
+@pytest.mark.parametrize("output_format", [OutputFormat.GIF, OutputFormat.WEBP])
+def test_animated_gif_keeps_its_frames_in_formats_that_animate(output_format: OutputFormat) -> None:
+    (output,) = process_image(GIF, [Variant(width=60, format=output_format)])
+    assert (output.width, output.height, output.frames) == (60, 40, 4)
+    image = samples.decode(output.data, n=-1)
+    assert image.get("n-pages") == 4
+    assert image.get("delay") == [100, 110, 120, 130]
+    assert all(_near(f, c) for f, c in zip(_frames(output.data), COLOURS, strict=True))
+
+
+def test_animated_gif_to_jpeg_is_its_first_frame() -> None:
+    (output,) = process_image(GIF, [Variant(width=60, format=OutputFormat.JPG)])
+    assert (output.width, output.height, output.frames) == (60, 40, 1)
+    image = samples.decode(output.data)
+    assert (image.width, image.height) == (60, 40)
+    assert _near(image.getpoint(30, 20), samples.RED)
+
+
+def test_animation_with_no_format_stays_an_animated_gif() -> None:
+    (output,) = process_image(GIF, [Variant()])
+    assert output.format is OutputFormat.GIF
+    assert output.frames == 4
+
+
+def test_cover_and_contain_apply_to_every_frame() -> None:
+    cover, contain = process_image(
+        GIF,
+        [
+            Variant("cover", 50, 50, fit=Fit.COVER, format=OutputFormat.WEBP),
+            Variant("contain", 50, 50, fit=Fit.CONTAIN, format=OutputFormat.WEBP),
+        ],
+    )
+    for output in (cover, contain):
+        assert (output.width, output.height, output.frames) == (50, 50, 4)
+        assert all(_near(f, c) for f, c in zip(_frames(output.data), COLOURS, strict=True))
+    # contain's 50 x 33 frames sit on white bands.
+    first = samples.decode(contain.data, n=-1)
+    assert _near(first.getpoint(25, 2)[:3], (255, 255, 255))
+
+
+def test_animated_webp_source_keeps_its_frames() -> None:
+    (webp,) = process_image(GIF, [Variant(format=OutputFormat.WEBP)])
+    (output,) = process_image(webp.data, [Variant(width=30)])
+    assert output.format is OutputFormat.WEBP
+    assert (output.width, output.height, output.frames) == (30, 20, 4)
+
+
+def test_the_pixel_limit_counts_every_frame_only_when_they_are_kept() -> None:
+    # 120 x 80 x 4 frames = 38400 pixels; one frame is 9600.
+    limits = Limits(max_pixels=20_000)
+    (still,) = process_image(GIF, [Variant(format=OutputFormat.PNG)], limits)
+    assert still.frames == 1
+    with pytest.raises(TooManyPixels):
+        process_image(GIF, [Variant(format=OutputFormat.GIF)], limits)

@@ -1,0 +1,159 @@
+import time
+
+import pytest
+import pyvips
+
+from processor.engine import (
+    CorruptImage,
+    EmptyFile,
+    EngineError,
+    FileTooLarge,
+    InternalError,
+    InvalidParameter,
+    Limits,
+    OutputFormat,
+    TooManyFrames,
+    TooManyPixels,
+    UnsupportedFormat,
+    Variant,
+    formats,
+    probe,
+    process_image,
+)
+from schemas.errors import ErrorCode
+from schemas.images import SourceFormat
+from tests.unit.engine import samples
+
+DEFAULT = [Variant(width=100)]
+
+
+def _fails(data: bytes, error: type[EngineError], limits: Limits | None = None) -> EngineError:
+    with pytest.raises(error) as raised:
+        process_image(data, DEFAULT, limits or Limits())
+    assert raised.value.permanent
+    return raised.value
+
+
+def test_zero_bytes_is_an_empty_file() -> None:
+    assert _fails(b"", EmptyFile).code == ErrorCode.EMPTY_FILE
+
+
+def test_truncated_jpeg_is_corrupt() -> None:
+    data = samples.jpeg(samples.photo(640, 480))
+    error = _fails(data[: len(data) // 2], CorruptImage)
+    assert error.code == ErrorCode.CORRUPT_IMAGE
+    assert "premature end" in error.message.lower()
+
+
+def test_text_is_an_unsupported_format() -> None:
+    text = b"Just some notes, saved as photo.jpg by mistake.\n" * 10
+    assert _fails(text, UnsupportedFormat).code == ErrorCode.UNSUPPORTED_FORMAT
+
+
+def test_png_claiming_ten_gigapixels_is_refused_from_its_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = samples.png_claiming(100_000, 100_000)
+    assert len(data) < 4096
+
+    def no_decoding(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoding started")
+
+    monkeypatch.setattr(pyvips.Image, "thumbnail_buffer", no_decoding)
+    started = time.perf_counter()
+    assert _fails(data, TooManyPixels).code == ErrorCode.TOO_MANY_PIXELS
+    with pytest.raises(TooManyPixels):
+        probe(data)
+    assert time.perf_counter() - started < 1
+
+
+def test_a_file_over_the_byte_limit_is_too_large() -> None:
+    data = samples.jpeg(samples.photo(200, 200))
+    assert _fails(data, FileTooLarge, Limits(max_bytes=len(data) - 1)).code == (
+        ErrorCode.FILE_TOO_LARGE
+    )
+    process_image(data, DEFAULT, Limits(max_bytes=len(data)))
+
+
+def test_an_animation_over_the_frame_limit_has_too_many_frames() -> None:
+    data = samples.animated_gif([samples.RED, samples.GREEN, samples.BLUE, samples.RED])
+    assert _fails(data, TooManyFrames, Limits(max_frames=3)).code == ErrorCode.TOO_MANY_FRAMES
+    process_image(data, DEFAULT, Limits(max_frames=4))
+
+
+def test_svg_is_refused_by_default() -> None:
+    error = _fails(samples.SVG, UnsupportedFormat)
+    assert "svg" in error.message
+
+
+def test_pdf_is_refused_by_default() -> None:
+    assert _fails(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", UnsupportedFormat).code == (
+        ErrorCode.UNSUPPORTED_FORMAT
+    )
+
+
+def test_content_that_libvips_loads_as_another_format_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Our sniffing and libvips' must agree on the loader, or the file is refused.
+    monkeypatch.setattr(formats, "sniff", lambda data: SourceFormat.PNG)
+    with pytest.raises(UnsupportedFormat, match="does not load as one"):
+        process_image(samples.jpeg(samples.solid(8, 8)), DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Variant(width=0),
+        lambda: Variant(width=10_001),
+        lambda: Variant(height=-5),
+        lambda: Variant(width=True),
+        lambda: Variant(quality=0),
+        lambda: Variant(quality=101),
+        lambda: Variant(fit="stretch"),  # type: ignore[arg-type]
+        lambda: Variant(gravity="north"),  # type: ignore[arg-type]
+        lambda: Variant(format="bmp"),  # type: ignore[arg-type]
+        lambda: Variant(name=""),
+        lambda: Variant(name="a/b"),
+        lambda: Variant(background=(256, 0, 0)),
+        lambda: Variant(enlarge="yes"),  # type: ignore[arg-type]
+    ],
+)
+def test_invalid_variant_values_are_invalid_parameters(make: object) -> None:
+    with pytest.raises(InvalidParameter) as raised:
+        make()  # type: ignore[operator]
+    assert raised.value.code == ErrorCode.INVALID_PARAMETER
+    assert raised.value.permanent
+
+
+@pytest.mark.parametrize(
+    "variants",
+    [[], [Variant("a"), Variant("a")], [Variant(f"v{i}") for i in range(17)]],
+)
+def test_invalid_variant_lists_are_invalid_parameters(variants: list[Variant]) -> None:
+    with pytest.raises(InvalidParameter):
+        process_image(samples.png(samples.solid(8, 8)), variants)
+
+
+def test_a_size_the_output_format_cannot_hold_is_an_invalid_parameter() -> None:
+    wide = samples.png(samples.solid(17_000, 4))
+    with pytest.raises(InvalidParameter, match="webp"):
+        process_image(wide, [Variant(format=OutputFormat.WEBP)])
+
+
+def test_string_values_are_accepted_for_enum_fields() -> None:
+    variant = Variant(fit="cover", gravity="center", format="jpeg")  # type: ignore[arg-type]
+    assert (variant.fit, variant.gravity, variant.format) == ("cover", "centre", "jpg")
+
+
+def test_an_unexpected_failure_is_a_transient_internal_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(pyvips.Image, "thumbnail_buffer", out_of_memory)
+    with pytest.raises(InternalError) as raised:
+        process_image(samples.png(samples.solid(8, 8)), DEFAULT)
+    assert raised.value.code == ErrorCode.INTERNAL_ERROR
+    assert not raised.value.permanent
