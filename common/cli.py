@@ -5,6 +5,7 @@ import sys
 from collections.abc import Callable
 
 from infra.local import cli as stack_cli
+from processor import cli as process_cli
 
 SERVICES: dict[str, str] = {
     "gateway": "gateway.app",
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     stack_cli.register(commands)
+    process_cli.register(commands)
 
     serve = commands.add_parser("serve", help="run one service in the foreground")
     serve.add_argument("service", choices=sorted(SERVICES))
