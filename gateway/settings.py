@@ -1,5 +1,8 @@
+from pydantic import Field
+
 from common import dev
 from common.settings import KafkaSettings, KeycloakSettings, PostgresSettings, S3Settings
+from schemas import limits
 
 
 class Settings(KafkaSettings, PostgresSettings, S3Settings, KeycloakSettings):
@@ -7,3 +10,15 @@ class Settings(KafkaSettings, PostgresSettings, S3Settings, KeycloakSettings):
     gateway_port: int = dev.GATEWAY_PORT
     task_service_url: str = f"http://{dev.HOST}:{dev.TASK_SERVICE_PORT}"
     user_service_url: str = f"http://{dev.HOST}:{dev.USER_SERVICE_PORT}"
+    # Until identity lands, every task belongs to this owner.
+    gateway_dev_owner: str = "dev"
+
+    max_file_bytes: int = Field(default=limits.MAX_FILE_BYTES, ge=1)
+    max_images_per_task: int = Field(default=limits.MAX_IMAGES_PER_TASK, ge=1)
+    max_task_bytes: int = Field(default=limits.MAX_TASK_BYTES, ge=1)
+    allow_svg: bool = False
+    allow_pdf: bool = False
+    # Uploads go to S3 in parts of this size: the most a request holds in memory per file.
+    upload_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    presigned_url_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)

@@ -1,13 +1,59 @@
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
 
-from common.http import create_service_app, serve
+from common.db import open_pool
+from common.errors import install_error_handlers
+from common.http import health_router, serve
+from common.kafka import create_producer, ensure_topics
+from task_service.migrate import migrate
 from task_service.settings import Settings
+from task_service.tasks.publisher import JobPublisher
+from task_service.tasks.reconciler import run_reconciler
+from task_service.tasks.routes import router as tasks_router
 
 
-def create_app() -> FastAPI:
-    return create_service_app("pixelmill task_service")
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = await open_pool(settings, name="task-service")
+        async with pool.connection() as conn:
+            await migrate(conn)
+        await asyncio.to_thread(ensure_topics, settings)
+        producer = create_producer(settings)
+        publisher = JobPublisher(producer, pool, settings.publish_flush_seconds)
+        reconciler = asyncio.create_task(
+            run_reconciler(
+                pool,
+                publisher,
+                settings.reconcile_interval_seconds,
+                settings.reconcile_grace_seconds,
+            )
+        )
+        app.state.pool = pool
+        app.state.publisher = publisher
+        try:
+            yield
+        finally:
+            reconciler.cancel()
+            await publisher.drain()
+            await asyncio.to_thread(producer.flush, settings.publish_flush_seconds)
+            await pool.close()
+
+    app = FastAPI(title="pixelmill task_service", lifespan=lifespan)
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(tasks_router)
+    return app
 
 
 def main() -> None:
     settings = Settings()
-    serve(create_app(), settings.task_service_host, settings.task_service_port, settings.log_level)
+    serve(
+        create_app(settings),
+        settings.task_service_host,
+        settings.task_service_port,
+        settings.log_level,
+    )

@@ -1,0 +1,34 @@
+"""The error body every route documents (DESIGN.md §2)."""
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+def _doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: _doc("`not_found`: no such object, or it is not the caller's"),
+    503: _doc("`dependency_unavailable`: a service behind the gateway is down; retry later"),
+}
+SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _doc(
+        "`invalid_parameter` (details list each field), `empty_file`, `no_images`, "
+        "a malformed multipart body"
+    ),
+    413: _doc("`file_too_large`, `task_too_large`, `too_many_images`, `request_too_large`"),
+    415: _doc("`unsupported_format` (a file is not an accepted image), `unsupported_media_type`"),
+    503: ERROR_RESPONSES[503],
+}

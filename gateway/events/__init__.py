@@ -1,0 +1,1 @@
+"""Live progress: Server-Sent Events fed by PostgreSQL LISTEN/NOTIFY."""

@@ -1,0 +1,77 @@
+"""The gateway's client for task_service's internal API."""
+
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from common.errors import DependencyUnavailable, ServiceError
+from schemas.tasks import CreateTaskCommand, StoredImage, TaskPage, TaskView
+
+
+class UpstreamError(ServiceError):
+    """task_service refused the request with a 4xx: relayed to the client as it is."""
+
+
+class TaskServiceClient:
+    def __init__(self, base_url: str, timeout_seconds: float = 15.0) -> None:
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise DependencyUnavailable(f"task_service is unavailable: {error}") from error
+        if response.status_code >= 500:
+            raise DependencyUnavailable(f"task_service answered {response.status_code}")
+        if response.status_code >= 400:
+            body = response.json().get("error", {})
+            refused = UpstreamError(body.get("message", response.text), code=body.get("code"))
+            refused.status_code = response.status_code
+            raise refused
+        return response
+
+    async def create_task(self, command: CreateTaskCommand) -> tuple[TaskView, bool]:
+        response = await self._call(
+            "POST",
+            "/internal/tasks",
+            content=command.model_dump_json(),
+            headers={"content-type": "application/json"},
+        )
+        return TaskView.model_validate_json(response.content), response.status_code == 201
+
+    async def find_task(
+        self, owner: str, idempotency_key: str | None = None, ref: str | None = None
+    ) -> TaskView | None:
+        params = {"owner": owner, "idempotency_key": idempotency_key, "ref": ref}
+        try:
+            response = await self._call(
+                "GET", "/internal/tasks/lookup", params={k: v for k, v in params.items() if v}
+            )
+        except UpstreamError as error:
+            if error.status_code == 404:
+                return None
+            raise
+        return TaskView.model_validate_json(response.content)
+
+    async def get_task(self, task_id: UUID, owner: str | None) -> TaskView:
+        response = await self._call("GET", f"/internal/tasks/{task_id}", params=_owner(owner))
+        return TaskView.model_validate_json(response.content)
+
+    async def list_tasks(self, owner: str | None, limit: int, cursor: str | None) -> TaskPage:
+        params: dict[str, Any] = {**_owner(owner), "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        response = await self._call("GET", "/internal/tasks", params=params)
+        return TaskPage.model_validate_json(response.content)
+
+    async def get_image(self, image_id: UUID, owner: str | None) -> StoredImage:
+        response = await self._call("GET", f"/internal/images/{image_id}", params=_owner(owner))
+        return StoredImage.model_validate_json(response.content)
+
+
+def _owner(owner: str | None) -> dict[str, str]:
+    return {"owner": owner} if owner is not None else {}

@@ -1,0 +1,160 @@
+"""Submitting a batch: sources into S3, the task into task_service."""
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from uuid import UUID, uuid4
+
+from pydantic import ValidationError
+
+from gateway.settings import Settings
+from gateway.task_client import TaskServiceClient
+from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMediaType
+from gateway.tasks.uploads import ReceivedForm, UploadLimits, delete_sources, receive_form
+from schemas.images import SourceFormat
+from schemas.tasks import CreateTaskCommand, NewImage, TaskSubmission, TaskView
+
+_MAX_JSON_BYTES = 1024 * 1024
+# Form fields that carry one value each; `url` and `file` repeat.
+_SINGLE_FIELDS = ("width", "height", "fit", "format", "quality", "callback_url", "ref")
+
+
+def upload_limits(settings: Settings) -> UploadLimits:
+    refused = {SourceFormat.SVG} if not settings.allow_svg else set()
+    if not settings.allow_pdf:
+        refused.add(SourceFormat.PDF)
+    return UploadLimits(
+        max_file_bytes=settings.max_file_bytes,
+        max_files=settings.max_images_per_task,
+        max_total_bytes=settings.max_task_bytes,
+        part_bytes=settings.upload_part_bytes,
+        accepted=frozenset(SourceFormat) - refused,
+    )
+
+
+def _invalid(error: ValidationError) -> BadSubmission:
+    details = [
+        {"loc": list(e["loc"]), "message": e["msg"], "type": e["type"]} for e in error.errors()
+    ]
+    return BadSubmission("the task parameters are not valid", details=details)
+
+
+def submission_from_form(fields: dict[str, list[str]]) -> TaskSubmission:
+    """The form's fields as a submission; unknown fields are ignored, as the Go service did."""
+    values: dict[str, Any] = {
+        name: fields[name][-1] for name in _SINGLE_FIELDS if fields.get(name, [""])[-1] != ""
+    }
+    values["urls"] = [url for url in fields.get("url", []) if url]
+    if fields.get("variants"):
+        try:
+            values["variants"] = json.loads(fields["variants"][-1])
+        except json.JSONDecodeError as error:
+            raise BadSubmission(f"variants is not valid JSON: {error}") from error
+    try:
+        return TaskSubmission.model_validate(values)
+    except ValidationError as error:
+        raise _invalid(error) from error
+
+
+async def _read_json(body: AsyncIterator[bytes]) -> TaskSubmission:
+    data = bytearray()
+    async for chunk in body:
+        data += chunk
+        if len(data) > _MAX_JSON_BYTES:
+            raise PayloadTooLarge("a JSON submission is limited to 1 MiB", code="request_too_large")
+    try:
+        return TaskSubmission.model_validate_json(bytes(data))
+    except ValidationError as error:
+        raise _invalid(error) from error
+
+
+async def submit(
+    *,
+    body: AsyncIterator[bytes],
+    content_type: str,
+    content_length: int | None,
+    owner: str,
+    idempotency_key: str | None,
+    tasks: TaskServiceClient,
+    s3: Any,
+    settings: Settings,
+) -> tuple[TaskView, bool]:
+    """The task and whether it is new; a retried submission returns the first task."""
+    if idempotency_key:
+        existing = await tasks.find_task(owner, idempotency_key=idempotency_key)
+        if existing is not None:
+            return existing, False
+    if content_length is not None and content_length > settings.max_task_bytes:
+        raise PayloadTooLarge(
+            f"the request is over the {settings.max_task_bytes} byte limit", code="task_too_large"
+        )
+
+    task_id = uuid4()
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        form = await receive_form(
+            body,
+            content_type,
+            s3=s3,
+            bucket=settings.s3_bucket,
+            task_id=task_id,
+            limits=upload_limits(settings),
+        )
+    elif media_type == "application/json":
+        form = ReceivedForm()
+    else:
+        raise UnsupportedMediaType(
+            "send multipart/form-data (files and fields) or application/json (URLs)",
+            code="unsupported_media_type",
+        )
+    source_keys = [received.key for received in form.files]
+    try:
+        submission = (
+            await _read_json(body)
+            if media_type == "application/json"
+            else submission_from_form(form.fields)
+        )
+        command = _command(task_id, owner, idempotency_key, submission, form, settings)
+        view, created = await tasks.create_task(command)
+    except BaseException:
+        await delete_sources(s3, settings.s3_bucket, source_keys)
+        raise
+    if not created:
+        # Same ref as an earlier task: that task stands, these uploads are not needed.
+        await delete_sources(s3, settings.s3_bucket, source_keys)
+    return view, created
+
+
+def _command(
+    task_id: UUID,
+    owner: str,
+    idempotency_key: str | None,
+    submission: TaskSubmission,
+    form: ReceivedForm,
+    settings: Settings,
+) -> CreateTaskCommand:
+    images = [
+        NewImage(id=f.image_id, name=f.name, source_kind="s3", source_ref=f.key) for f in form.files
+    ] + [
+        NewImage(id=uuid4(), name=url[:255], source_kind="url", source_ref=url)
+        for url in submission.urls
+    ]
+    if not images:
+        raise BadSubmission("a task needs at least one file or url", code="no_images")
+    if len(images) > settings.max_images_per_task:
+        raise PayloadTooLarge(
+            f"more than {settings.max_images_per_task} images in one task", code="too_many_images"
+        )
+    try:
+        params = submission.params()
+    except ValidationError as error:
+        raise _invalid(error) from error
+    return CreateTaskCommand(
+        id=task_id,
+        owner=owner,
+        params=params,
+        images=images,
+        callback_url=submission.callback_url,
+        ref=submission.ref,
+        idempotency_key=idempotency_key,
+    )

@@ -1,0 +1,15 @@
+"""Default limits on what pixelmill accepts (DESIGN.md §3); each is a setting of its own."""
+
+from typing import Final
+
+MIB: Final = 1024 * 1024
+
+MAX_FILE_BYTES: Final = 50 * MIB
+MAX_PIXELS: Final = 100_000_000
+MAX_FRAMES: Final = 100
+MAX_VARIANTS: Final = 16
+MAX_IMAGES_PER_TASK: Final = 500
+MAX_TASK_BYTES: Final = 2 * 1024 * MIB
+
+URL_TIMEOUT_SECONDS: Final = 10.0
+URL_MAX_REDIRECTS: Final = 3

@@ -1,0 +1,1 @@
+"""Tasks: creation, publishing of their image jobs, and the read model."""

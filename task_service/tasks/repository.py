@@ -1,0 +1,189 @@
+"""SQL for tasks and images. Functions take a connection so callers own the transaction."""
+
+import base64
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from common.db import Connection
+from schemas.records import ImageJob, SourceRef
+from schemas.tasks import CreateTaskCommand, ProcessingParams, StoredImage, TaskPage, TaskView
+from task_service.tasks.views import counts_of, image_view, task_summary, task_view
+
+
+async def find_existing(
+    conn: Connection, owner: str, idempotency_key: str | None, ref: str | None
+) -> UUID | None:
+    """The task an earlier submission with the same key or ref created, if any."""
+    if idempotency_key is None and ref is None:
+        return None
+    cursor = await conn.execute(
+        "SELECT id FROM tasks WHERE owner = %s"
+        " AND ((%s::text IS NOT NULL AND idempotency_key = %s)"
+        "   OR (%s::text IS NOT NULL AND ref = %s))"
+        " ORDER BY created_at LIMIT 1",
+        [owner, idempotency_key, idempotency_key, ref, ref],
+    )
+    row = await cursor.fetchone()
+    return row["id"] if row else None
+
+
+async def insert_task(conn: Connection, command: CreateTaskCommand) -> None:
+    await conn.execute(
+        "INSERT INTO tasks (id, owner, params, callback_url, ref, idempotency_key)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        [
+            command.id,
+            command.owner,
+            Jsonb(command.params.model_dump(mode="json")),
+            command.callback_url,
+            command.ref,
+            command.idempotency_key,
+        ],
+    )
+    async with conn.cursor() as cursor:
+        await cursor.executemany(
+            "INSERT INTO images (id, task_id, position, name, source_kind, source_ref)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            [
+                (image.id, command.id, position, image.name, image.source_kind, image.source_ref)
+                for position, image in enumerate(command.images)
+            ],
+        )
+
+
+async def load_task(conn: Connection, task_id: UUID, owner: str | None) -> TaskView | None:
+    """The task view; None when it does not exist or belongs to someone else."""
+    cursor = await conn.execute(
+        "SELECT * FROM tasks WHERE id = %s AND (%s::text IS NULL OR owner = %s)",
+        [task_id, owner, owner],
+    )
+    task = await cursor.fetchone()
+    if task is None:
+        return None
+    images = await (
+        await conn.execute("SELECT * FROM images WHERE task_id = %s ORDER BY position", [task_id])
+    ).fetchall()
+    outputs = await (
+        await conn.execute(
+            "SELECT o.* FROM outputs o JOIN images i ON i.id = o.image_id WHERE i.task_id = %s",
+            [task_id],
+        )
+    ).fetchall()
+    return task_view(task, images, outputs)
+
+
+def _encode_cursor(created_at: datetime, task_id: UUID) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{task_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """Raises ValueError for a cursor this service did not make."""
+    created, _, task_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+    return datetime.fromisoformat(created), UUID(task_id)
+
+
+async def list_tasks(
+    conn: Connection, owner: str | None, limit: int, cursor: tuple[datetime, UUID] | None
+) -> TaskPage:
+    after_created, after_id = cursor if cursor else (None, None)
+    rows = await (
+        await conn.execute(
+            "SELECT t.*, array_agg(i.status) AS statuses FROM tasks t"
+            " JOIN images i ON i.task_id = t.id"
+            " WHERE (%s::text IS NULL OR t.owner = %s)"
+            "   AND (%s::timestamptz IS NULL OR (t.created_at, t.id) < (%s, %s))"
+            " GROUP BY t.id ORDER BY t.created_at DESC, t.id DESC LIMIT %s",
+            [owner, owner, after_created, after_created, after_id, limit + 1],
+        )
+    ).fetchall()
+    items = [task_summary(row, counts_of(row["statuses"])) for row in rows[:limit]]
+    more = len(rows) > limit
+    last = rows[limit - 1] if more else None
+    return TaskPage(
+        items=items,
+        next_cursor=_encode_cursor(last["created_at"], last["id"]) if last else None,
+    )
+
+
+def _job(row: dict[str, Any]) -> ImageJob:
+    params = ProcessingParams.model_validate(row["params"])
+    return ImageJob(
+        task_id=row["task_id"],
+        image_id=row["id"],
+        owner=row["owner"],
+        attempt=row["attempts"] + 1,
+        source=SourceRef(kind=row["source_kind"], ref=row["source_ref"]),
+        variants=params.variants,
+    )
+
+
+_SELECT_JOBS = sql.SQL(
+    "SELECT i.id, i.task_id, i.attempts, i.source_kind, i.source_ref, t.owner, t.params"
+    " FROM images i JOIN tasks t ON t.id = i.task_id WHERE "
+)
+
+
+async def jobs_for(conn: Connection, image_ids: list[UUID]) -> list[ImageJob]:
+    rows = await (
+        await conn.execute(
+            _SELECT_JOBS + sql.SQL("i.id = ANY(%s) AND i.status = 'queued'"),
+            [image_ids],
+        )
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
+async def claim_jobs_to_publish(
+    conn: Connection, unpublished_after_seconds: float, limit: int
+) -> list[ImageJob]:
+    """Jobs whose record must be (re)sent: never published, retry due, or lease expired.
+
+    Rows are locked (SKIP LOCKED) for the caller's transaction, so several reconcilers share
+    the work instead of sending it twice.
+    """
+    rows = await (
+        await conn.execute(
+            _SELECT_JOBS
+            + sql.SQL(
+                "(i.status = 'queued' AND i.enqueued_at IS NULL"
+                "  AND i.created_at < now() - make_interval(secs => %s))"
+                " OR (i.status = 'retrying' AND i.enqueued_at IS NULL"
+                "  AND i.next_attempt_at <= now())"
+                " OR (i.status = 'processing' AND i.lease_expires_at < now()"
+                "  AND (i.enqueued_at IS NULL OR i.enqueued_at < i.lease_expires_at))"
+                " ORDER BY i.created_at LIMIT %s FOR UPDATE OF i SKIP LOCKED"
+            ),
+            [unpublished_after_seconds, limit],
+        )
+    ).fetchall()
+    return [_job(row) for row in rows]
+
+
+async def mark_enqueued(conn: Connection, image_ids: list[UUID]) -> None:
+    await conn.execute("UPDATE images SET enqueued_at = now() WHERE id = ANY(%s)", [image_ids])
+
+
+async def load_image(conn: Connection, image_id: UUID, owner: str | None) -> StoredImage | None:
+    cursor = await conn.execute(
+        "SELECT i.*, t.owner, t.params FROM images i JOIN tasks t ON t.id = i.task_id"
+        " WHERE i.id = %s AND (%s::text IS NULL OR t.owner = %s)",
+        [image_id, owner, owner],
+    )
+    image = await cursor.fetchone()
+    if image is None:
+        return None
+    outputs = await (
+        await conn.execute("SELECT * FROM outputs WHERE image_id = %s", [image_id])
+    ).fetchall()
+    params = ProcessingParams.model_validate(image["params"])
+    return StoredImage(
+        image=image_view(image, outputs, params),
+        owner=image["owner"],
+        source_kind=image["source_kind"],
+        source_ref=image["source_ref"],
+        output_keys={o["variant"]: o["s3_key"] for o in outputs},
+    )

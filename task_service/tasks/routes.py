@@ -1,0 +1,90 @@
+"""task_service's internal HTTP API, called by the gateway only."""
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from common.db import Pool as DbPool
+from common.errors import NotFound, ServiceError
+from schemas.tasks import CreateTaskCommand, StoredImage, TaskPage, TaskView
+from task_service.tasks import repository, service
+from task_service.tasks.publisher import JobPublisher
+
+router = APIRouter(prefix="/internal", tags=["internal"])
+
+
+def _pool(request: Request) -> DbPool:
+    pool: DbPool = request.app.state.pool
+    return pool
+
+
+def _publisher(request: Request) -> JobPublisher:
+    publisher: JobPublisher = request.app.state.publisher
+    return publisher
+
+
+Pool = Annotated[DbPool, Depends(_pool)]
+Publisher = Annotated[JobPublisher, Depends(_publisher)]
+# None means "any owner": the gateway passes it for admins only.
+Owner = Annotated[str | None, Query(description="the caller's subject; omitted for admins")]
+
+
+@router.post("/tasks", status_code=status.HTTP_201_CREATED)
+async def create_task(
+    command: CreateTaskCommand, pool: Pool, publisher: Publisher, response: Response
+) -> TaskView:
+    view, created = await service.create_task(pool, publisher, command)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return view
+
+
+@router.get("/tasks/lookup")
+async def lookup_task(
+    pool: Pool,
+    owner: str,
+    idempotency_key: str | None = None,
+    ref: str | None = None,
+) -> TaskView:
+    async with pool.connection() as conn:
+        task_id = await repository.find_existing(conn, owner, idempotency_key, ref)
+        view = await repository.load_task(conn, task_id, owner) if task_id else None
+    if view is None:
+        raise NotFound("no task with that key")
+    return view
+
+
+@router.get("/tasks/{task_id}")
+async def get_task(task_id: UUID, pool: Pool, owner: Owner = None) -> TaskView:
+    async with pool.connection() as conn:
+        view = await repository.load_task(conn, task_id, owner)
+    if view is None:
+        raise NotFound(f"task {task_id} not found")
+    return view
+
+
+@router.get("/tasks")
+async def list_tasks(
+    pool: Pool,
+    owner: Owner = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: str | None = None,
+) -> TaskPage:
+    try:
+        position = repository.decode_cursor(cursor) if cursor else None
+    except ValueError as error:
+        raise ServiceError(
+            "cursor is not one this service made", code="invalid_parameter"
+        ) from error
+    async with pool.connection() as conn:
+        return await repository.list_tasks(conn, owner, limit, position)
+
+
+@router.get("/images/{image_id}")
+async def get_image(image_id: UUID, pool: Pool, owner: Owner = None) -> StoredImage:
+    async with pool.connection() as conn:
+        image = await repository.load_image(conn, image_id, owner)
+    if image is None:
+        raise NotFound(f"image {image_id} not found")
+    return image

@@ -1,0 +1,67 @@
+import pytest
+
+from gateway.tasks.errors import BadSubmission
+from gateway.tasks.service import submission_from_form
+from schemas.images import Fit, OutputFormat
+from schemas.tasks import DEFAULT_VARIANT, ImageStatus, ProcessingParams, TaskStatus
+
+
+def test_the_go_service_form_makes_one_default_variant() -> None:
+    submission = submission_from_form(
+        {"width": ["300"], "height": ["200"], "format": ["webp"], "quality": ["70"]}
+    )
+
+    (variant,) = submission.params().variants
+    assert variant.name == DEFAULT_VARIANT
+    assert (variant.width, variant.height, variant.format, variant.quality) == (
+        300,
+        200,
+        OutputFormat.WEBP,
+        70,
+    )
+
+
+def test_unknown_form_fields_are_ignored_and_urls_repeat() -> None:
+    submission = submission_from_form(
+        {"url": ["https://a/1.jpg", "http://b/2.png"], "legacy_flag": ["1"], "width": [""]}
+    )
+    assert submission.urls == ["https://a/1.jpg", "http://b/2.png"]
+    assert submission.width is None
+
+
+def test_variants_come_as_json() -> None:
+    submission = submission_from_form(
+        {"variants": ['[{"name":"thumb","width":150,"height":120,"fit":"cover"}]']}
+    )
+    (thumb,) = submission.params().variants
+    assert (thumb.name, thumb.fit) == ("thumb", Fit.COVER)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"width": ["0"]},
+        {"width": ["10001"]},
+        {"fit": ["bogus"]},
+        {"quality": ["high"]},
+        {"variants": ["not json"]},
+        {"variants": ['[{"name":"original"}]']},
+        {"url": ["ftp://host/a.jpg"]},
+        {"callback_url": ["javascript:alert(1)"]},
+    ],
+)
+def test_bad_parameters_are_a_400_with_details(fields: dict[str, list[str]]) -> None:
+    with pytest.raises(BadSubmission) as refused:
+        submission_from_form(fields)
+    assert refused.value.status_code == 400
+    assert refused.value.code == "invalid_parameter"
+
+
+def test_variant_names_must_be_unique() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        ProcessingParams.model_validate({"variants": [{"name": "a"}, {"name": "a"}]})
+
+
+def test_go_status_codes() -> None:
+    assert [s.status_id for s in ImageStatus] == [1, 1, 1, 2, 3, 3]
+    assert [s.status_id for s in TaskStatus] == [1, 1, 2, 3, 3, 3]
