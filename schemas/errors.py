@@ -20,3 +20,14 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     # Every attempt failed transiently; the image is given up and its job sent to the DLQ.
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
+    # URL sources. A URL that is malformed, not http(s), carries credentials, or redirects
+    # too often; permanent.
+    URL_INVALID = "url_invalid"
+    # The URL's host resolves to an address pixelmill must not reach (private, loopback,
+    # link-local, ...); permanent.
+    URL_FORBIDDEN = "url_forbidden"
+    # The source answered 404, 410 or another 4xx, or its host does not exist; permanent.
+    SOURCE_NOT_FOUND = "source_not_found"
+    # The source failed in a way that may pass: 5xx, 429, timeout, connection or DNS
+    # trouble; transient.
+    SOURCE_UNAVAILABLE = "source_unavailable"
