@@ -1,21 +1,99 @@
-"""The processor's faust-streaming worker."""
+"""The processor: a faust-streaming worker consuming image jobs."""
+
+import asyncio
+import logging
+import os
+import socket
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import faust
 from faust.web import Request, Response, View
 
+from common.db import open_pool
+from common.kafka import create_producer, ensure_topics
+from common.s3 import s3_client
+from processor import engine
+from processor.jobs.handler import JobHandler
 from processor.settings import Settings
+from schemas import topics
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    """What the agents share, opened once when the first agent starts."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._handler: JobHandler | None = None
+        self._lock = asyncio.Lock()
+        self._closers: list[Any] = []
+
+    async def handler(self) -> JobHandler:
+        async with self._lock:
+            if self._handler is None:
+                self._handler = await self._open()
+        return self._handler
+
+    async def _open(self) -> JobHandler:
+        settings = self.settings
+        pool = await open_pool(
+            settings, name="processor", max_size=settings.processor_concurrency + 2
+        )
+        producer = create_producer(settings)
+        engine_pool = ThreadPoolExecutor(
+            settings.processor_engine_threads, thread_name_prefix="engine"
+        )
+        engine.set_threads_per_image(settings.processor_engine_threads)
+        self._closers = [pool.close, lambda: producer.flush(30), engine_pool.shutdown]
+        log.info("processor worker %s ready", self.worker_id)
+        return JobHandler(
+            settings, pool, s3_client(settings), producer, engine_pool, self.worker_id
+        )
+
+    async def close(self) -> None:
+        for close in self._closers:
+            result = close()
+            if asyncio.iscoroutine(result):
+                await result
 
 
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
-        "pixelmill-processor",
+        settings.processor_group,
         broker=f"kafka://{settings.kafka_bootstrap_servers}",
         web_host=settings.processor_host,
         web_port=settings.processor_port,
         # Faust's own tables and changelogs are not used: state lives in PostgreSQL.
         store="memory://",
+        # Per replica, so that replicas on one machine never share faust's local files.
+        datadir=Path(tempfile.gettempdir())
+        / f"{settings.processor_group}-{settings.processor_port}",
         topic_partitions=settings.kafka_partitions,
+        topic_disable_leader=True,
+        # Jobs take seconds, not milliseconds: fetch few at a time so that a rebalance finds
+        # little in flight.
+        broker_max_poll_records=settings.processor_concurrency,
+        stream_buffer_maxsize=settings.processor_concurrency * 2,
     )
+    runtime = Runtime(settings)
+    jobs = app.topic(topics.IMAGE_JOBS, value_serializer="raw", internal=False)
+
+    @app.agent(jobs, concurrency=settings.processor_concurrency)
+    async def process_jobs(stream: faust.StreamT[bytes]) -> None:
+        handler = await runtime.handler()
+        async for raw in stream:
+            await handler.handle(raw)
+
+    async def close(app: faust.App, **kwargs: Any) -> None:
+        await runtime.close()
+
+    app.on_before_shutdown.connect(close)  # type: ignore[arg-type]
 
     @app.page("/healthz")
     async def healthz(self: View, request: Request) -> Response:
@@ -26,6 +104,7 @@ def create_app(settings: Settings) -> faust.App:
 
 def main() -> None:
     settings = Settings()
+    ensure_topics(settings)
     app = create_app(settings)
     # faust names the levels its own way.
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())

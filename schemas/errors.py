@@ -18,6 +18,8 @@ class ErrorCode(StrEnum):
     IO_ERROR = "io_error"
     # Anything unforeseen; treated as transient because it may be the machine, not the input.
     INTERNAL_ERROR = "internal_error"
+    # Object storage did not answer or failed; transient.
+    STORAGE_UNAVAILABLE = "storage_unavailable"
     # Every attempt failed transiently; the image is given up and its job sent to the DLQ.
     ATTEMPTS_EXHAUSTED = "attempts_exhausted"
     # URL sources. A URL that is malformed, not http(s), carries credentials, or redirects

@@ -1,0 +1,1 @@
+"""Image jobs: claim, fetch, process, store, record."""

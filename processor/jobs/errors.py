@@ -1,0 +1,37 @@
+"""Why a job did not succeed: a code for the client, and whether retrying can help."""
+
+from typing import Protocol
+
+from schemas.errors import ErrorCode
+
+
+class JobError(Protocol):
+    """What the engine's, the sources' and the storage's errors all offer."""
+
+    @property
+    def code(self) -> ErrorCode: ...
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def permanent(self) -> bool: ...
+
+
+class StorageError(Exception):
+    def __init__(self, code: ErrorCode, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.permanent = permanent
+
+
+class UnexpectedError(Exception):
+    """A failure nobody foresaw: retried, since it may be the machine rather than the input."""
+
+    code = ErrorCode.INTERNAL_ERROR
+    permanent = False
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.message = f"{type(error).__name__}: {error}"

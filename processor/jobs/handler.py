@@ -1,0 +1,270 @@
+"""One image job from claim to recorded outcome."""
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from confluent_kafka import Producer
+from pydantic import BaseModel, ValidationError
+
+from common.db import Connection, Pool
+from processor import engine
+from processor.jobs import repository, storage
+from processor.jobs.errors import JobError, StorageError, UnexpectedError
+from processor.jobs.repository import Claim, FinishedTask, StoredOutput
+from processor.settings import Settings
+from processor.sources import SourceError, UrlFetchPolicy, fetch_url
+from schemas import topics
+from schemas.errors import ErrorCode
+from schemas.records import (
+    DeadLetter,
+    ImageFailed,
+    ImageJob,
+    ImageProcessed,
+    ImageRetrying,
+    TaskCompleted,
+)
+from schemas.tasks import ErrorInfo, OutputView, VariantSpec, output_url
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_DB_RETRY_MAX_SECONDS = 10.0
+
+
+def engine_variant(spec: VariantSpec) -> engine.Variant:
+    rgb = spec.background.lstrip("#")
+    return engine.Variant(
+        name=spec.name,
+        width=spec.width,
+        height=spec.height,
+        fit=spec.fit,
+        gravity=spec.gravity,
+        format=spec.format,
+        quality=spec.quality,
+        enlarge=spec.enlarge,
+        background=(int(rgb[0:2], 16), int(rgb[2:4], 16), int(rgb[4:6], 16)),
+    )
+
+
+class AttemptsExhausted:
+    code = ErrorCode.ATTEMPTS_EXHAUSTED
+    permanent = True
+
+    def __init__(self, last: JobError, attempts: int) -> None:
+        self.message = f"gave up after {attempts} attempts; last error {last.code}: {last.message}"
+
+
+class JobHandler:
+    def __init__(
+        self,
+        settings: Settings,
+        pool: Pool,
+        s3: Any,
+        producer: Producer,
+        engine_pool: ThreadPoolExecutor,
+        worker_id: str,
+    ) -> None:
+        self._settings = settings
+        self._pool = pool
+        self._s3 = s3
+        self._producer = producer
+        self._engine_pool = engine_pool
+        self.worker_id = worker_id
+        self._limits = engine.Limits(
+            max_bytes=settings.max_file_bytes,
+            max_pixels=settings.max_pixels,
+            max_frames=settings.max_frames,
+            allow_svg=settings.allow_svg,
+            allow_pdf=settings.allow_pdf,
+        )
+        self._url_policy = UrlFetchPolicy(
+            max_bytes=settings.max_file_bytes,
+            timeout_seconds=settings.url_timeout_seconds,
+            max_redirects=settings.url_max_redirects,
+            allowlist=frozenset(settings.url_allowlist),
+        )
+
+    async def handle(self, raw: bytes) -> None:
+        try:
+            job = ImageJob.model_validate_json(raw)
+        except ValidationError as error:
+            # A record no version of ours wrote: keeping it would block its partition.
+            log.error("skipped an unreadable job record: %s", error.errors()[:3])
+            return
+        claim = await self._db(
+            lambda conn: repository.claim(
+                conn, job.image_id, self.worker_id, self._settings.processor_lease_seconds
+            )
+        )
+        if claim is None:
+            log.info("job for image %s skipped: finished, cancelled or held", job.image_id)
+            return
+        try:
+            stored = await self._process(job)
+        except (engine.EngineError, SourceError, StorageError) as error:
+            await self._record_failure(job, claim, error)
+        except Exception as error:
+            log.exception("unexpected failure on image %s", job.image_id)
+            await self._record_failure(job, claim, UnexpectedError(error))
+        else:
+            await self._record_done(job, claim, stored)
+
+    async def _process(self, job: ImageJob) -> list[StoredOutput]:
+        data = await self._fetch(job)
+        variants = [engine_variant(spec) for spec in job.variants]
+        loop = asyncio.get_running_loop()
+        outputs = await loop.run_in_executor(
+            self._engine_pool, engine.process_image, data, variants, self._limits
+        )
+        del data
+        return list(await asyncio.gather(*(self._store(job, output) for output in outputs)))
+
+    async def _fetch(self, job: ImageJob) -> bytes:
+        if job.source.kind == "url":
+            return await fetch_url(job.source.ref, self._url_policy)
+        data: bytes = await asyncio.to_thread(
+            storage.read_source,
+            self._s3,
+            self._settings.s3_bucket,
+            job.source.ref,
+            self._settings.max_file_bytes,
+        )
+        return data
+
+    async def _store(self, job: ImageJob, output: engine.Output) -> StoredOutput:
+        key = storage.result_key(job.task_id, job.image_id, output)
+        await asyncio.to_thread(
+            storage.write_result, self._s3, self._settings.s3_bucket, key, output
+        )
+        return StoredOutput(
+            variant=output.variant,
+            format=output.format.value,
+            width=output.width,
+            height=output.height,
+            bytes=len(output.data),
+            key=key,
+        )
+
+    async def _record_done(self, job: ImageJob, claim: Claim, stored: list[StoredOutput]) -> None:
+        recorded, finished = await self._db(
+            lambda conn: repository.record_done(conn, claim, self.worker_id, stored)
+        )
+        if not recorded:
+            log.warning("image %s: lease lost before its outcome was recorded", job.image_id)
+            return
+        outputs = [
+            OutputView(
+                variant=s.variant,
+                format=s.format,
+                width=s.width,
+                height=s.height,
+                bytes=s.bytes,
+                url=output_url(job.image_id, s.variant),
+            )
+            for s in stored
+        ]
+        self._emit(
+            topics.IMAGE_EVENTS,
+            job.task_id,
+            ImageProcessed(
+                task_id=job.task_id,
+                image_id=job.image_id,
+                attempt=claim.attempt,
+                outputs=outputs,
+                at=_now(),
+            ),
+        )
+        self._emit_completion(finished)
+
+    async def _record_failure(self, job: ImageJob, claim: Claim, error: JobError) -> None:
+        delays = self._settings.retry_delays_seconds
+        info = ErrorInfo(code=error.code.value, message=error.message)
+        if not error.permanent and claim.attempt <= len(delays):
+            delay = delays[claim.attempt - 1]
+            due = await self._db(
+                lambda conn: repository.record_retrying(conn, claim, self.worker_id, error, delay)
+            )
+            if due is not None:
+                log.info("image %s: %s, retry at %s", job.image_id, error.code, due.isoformat())
+                self._emit(
+                    topics.IMAGE_EVENTS,
+                    job.task_id,
+                    ImageRetrying(
+                        task_id=job.task_id,
+                        image_id=job.image_id,
+                        attempt=claim.attempt,
+                        error=info,
+                        next_attempt_at=due,
+                        at=_now(),
+                    ),
+                )
+            return
+        final: JobError = error if error.permanent else AttemptsExhausted(error, claim.attempt)
+        recorded, finished = await self._db(
+            lambda conn: repository.record_failed(conn, claim, self.worker_id, final)
+        )
+        if not recorded:
+            return
+        log.info("image %s failed: %s", job.image_id, final.code)
+        if not error.permanent:
+            self._emit(
+                topics.IMAGE_JOBS_DLQ, job.image_id, DeadLetter(job=job, error=info, at=_now())
+            )
+        self._emit(
+            topics.IMAGE_EVENTS,
+            job.task_id,
+            ImageFailed(
+                task_id=job.task_id,
+                image_id=job.image_id,
+                attempt=claim.attempt,
+                error=ErrorInfo(code=final.code.value, message=final.message),
+                at=_now(),
+            ),
+        )
+        self._emit_completion(finished)
+
+    def _emit_completion(self, finished: FinishedTask | None) -> None:
+        if finished is None:
+            return
+        log.info("task %s finished: %s", finished.task_id, finished.status)
+        self._emit(
+            topics.TASK_EVENTS,
+            finished.task_id,
+            TaskCompleted(
+                task_id=finished.task_id,
+                owner=finished.owner,
+                status=finished.status,
+                counts=finished.counts,
+                at=_now(),
+            ),
+        )
+
+    def _emit(self, topic: str, key: object, record: BaseModel) -> None:
+        self._producer.produce(
+            topic, key=str(key).encode(), value=record.model_dump_json().encode()
+        )
+        self._producer.poll(0)
+
+    async def _db(self, action: Callable[[Connection], Awaitable[T]]) -> T:
+        """Run `action` on a pooled connection, waiting out a PostgreSQL outage.
+
+        The job stays unacknowledged meanwhile, so nothing is lost while the database is away.
+        """
+        delay = 0.5
+        while True:
+            try:
+                async with self._pool.connection() as conn:
+                    return await action(conn)
+            except psycopg.OperationalError as error:
+                log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", error, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _DB_RETRY_MAX_SECONDS)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)

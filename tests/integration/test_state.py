@@ -1,0 +1,183 @@
+"""Task and image state in the real PostgreSQL: migrations, claims, exactly-once completion."""
+
+import asyncio
+import uuid
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from common.db import Connection
+from common.settings import PostgresSettings
+from processor.jobs import repository
+from processor.jobs.repository import StoredOutput
+from schemas.errors import ErrorCode
+from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, TaskStatus
+from task_service.migrate import migrate
+from task_service.tasks.repository import insert_task
+
+DSN = PostgresSettings().secret("database_url")
+
+
+async def _connect(**kwargs: Any) -> Connection:
+    return await psycopg.AsyncConnection.connect(DSN, row_factory=dict_row, **kwargs)
+
+
+def run(coroutine: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    return asyncio.run(coroutine())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def schema() -> None:
+    async def go() -> None:
+        async with await _connect() as conn:
+            await migrate(conn)
+
+    run(go)
+
+
+async def _new_task(conn: Connection, images: int) -> CreateTaskCommand:
+    command = CreateTaskCommand(
+        id=uuid.uuid4(),
+        owner=f"state-test-{uuid.uuid4().hex[:8]}",
+        params=ProcessingParams(width=10),
+        images=[
+            NewImage(id=uuid.uuid4(), source_kind="s3", source_ref=f"sources/x/{i}")
+            for i in range(images)
+        ],
+    )
+    async with conn.transaction():
+        await insert_task(conn, command)
+    return command
+
+
+def test_migrations_started_together_apply_once() -> None:
+    scratch = f"migration_test_{uuid.uuid4().hex[:10]}"
+
+    async def go() -> list[list[str]]:
+        async with await _connect(autocommit=True) as admin:
+            await admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(scratch)))
+        try:
+            connections = [await _connect(options=f"-c search_path={scratch}") for _ in range(3)]
+            try:
+                applied = await asyncio.gather(*(migrate(c) for c in connections))
+                rows = await (
+                    await connections[0].execute("SELECT version FROM schema_migrations")
+                ).fetchall()
+                assert len(rows) == len({row["version"] for row in rows})
+                return list(applied)
+            finally:
+                for connection in connections:
+                    await connection.close()
+        finally:
+            async with await _connect(autocommit=True) as admin:
+                await admin.execute(
+                    sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(scratch))
+                )
+
+    applied = run(go)
+    # Exactly one of the three applied each migration; the others found nothing to do.
+    assert sorted(len(names) for names in applied)[:2] == [0, 0]
+    assert len(max(applied, key=len)) >= 1
+
+
+def test_an_image_held_under_a_lease_cannot_be_claimed_again() -> None:
+    async def go() -> None:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 1)
+            image = command.images[0].id
+            first = await repository.claim(conn, image, "worker-a", lease_seconds=60)
+            second = await repository.claim(conn, image, "worker-b", lease_seconds=60)
+            assert first is not None and first.attempt == 1
+            assert second is None
+
+    run(go)
+
+
+def test_an_expired_lease_is_reclaimed_and_the_old_holder_cannot_record() -> None:
+    async def go() -> None:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 1)
+            image = command.images[0].id
+            stale = await repository.claim(conn, image, "worker-a", lease_seconds=0)
+            fresh = await repository.claim(conn, image, "worker-b", lease_seconds=60)
+            assert stale is not None and fresh is not None
+            assert fresh.attempt == 2
+
+            recorded, _ = await repository.record_done(conn, stale, "worker-a", [])
+            assert recorded is False
+            status = await (
+                await conn.execute("SELECT status, lease_owner FROM images WHERE id = %s", [image])
+            ).fetchone()
+            assert status == {"status": "processing", "lease_owner": "worker-b"}
+
+    run(go)
+
+
+def test_a_task_completes_exactly_once_when_its_last_images_finish_together() -> None:
+    async def finish(image_index: int, command: CreateTaskCommand) -> Any:
+        async with await _connect() as conn:
+            claim = await repository.claim(
+                conn, command.images[image_index].id, f"w{image_index}", 60
+            )
+            assert claim is not None
+            output = StoredOutput("default", "jpg", 10, 10, 100, f"results/{image_index}")
+            return await repository.record_done(conn, claim, f"w{image_index}", [output])
+
+    async def go() -> list[Any]:
+        results: list[Any] = []
+        for _ in range(5):  # the race has to be lost for real a few times
+            async with await _connect() as conn:
+                command = await _new_task(conn, 2)
+            results.append(await asyncio.gather(finish(0, command), finish(1, command)))
+        return results
+
+    for pair in run(go):
+        finished = [task for recorded, task in pair if task is not None]
+        assert all(recorded for recorded, _ in pair)
+        assert len(finished) == 1
+        assert finished[0].status is TaskStatus.DONE
+        assert finished[0].counts.done == 2
+
+
+def test_one_failure_makes_the_task_partial() -> None:
+    class Corrupt:
+        code = ErrorCode.CORRUPT_IMAGE
+        message = "truncated"
+        permanent = True
+
+    async def go() -> Any:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 2)
+            first = await repository.claim(conn, command.images[0].id, "w", 60)
+            second = await repository.claim(conn, command.images[1].id, "w", 60)
+            assert first and second
+            await repository.record_failed(conn, first, "w", Corrupt())
+            return await repository.record_done(conn, second, "w", [])
+
+    recorded, finished = run(go)
+    assert recorded
+    assert finished is not None
+    assert finished.status is TaskStatus.PARTIAL
+    assert (finished.counts.done, finished.counts.failed) == (1, 1)
+
+
+def test_every_state_change_is_one_event() -> None:
+    async def go() -> list[str]:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 1)
+            image = command.images[0].id
+            claim = await repository.claim(conn, image, "w", 60)
+            assert claim
+            await repository.record_done(conn, claim, "w", [])
+            rows = await (
+                await conn.execute(
+                    "SELECT status FROM image_events WHERE image_id = %s ORDER BY id", [image]
+                )
+            ).fetchall()
+            return [row["status"] for row in rows]
+
+    assert run(go) == ["queued", "processing", "done"]
