@@ -15,20 +15,22 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def _doc(description: str) -> dict[str, Any]:
+def error_doc(description: str) -> dict[str, Any]:
     return {"model": ErrorBody, "description": description}
 
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: _doc("`not_found`: no such object, or it is not the caller's"),
-    503: _doc("`dependency_unavailable`: a service behind the gateway is down; retry later"),
+    404: error_doc("`not_found`: no such object, or it is not the caller's"),
+    503: error_doc("`dependency_unavailable`: a service behind the gateway is down; retry later"),
 }
 SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _doc(
+    400: error_doc(
         "`invalid_parameter` (details list each field), `empty_file`, `no_images`, "
         "a malformed multipart body"
     ),
-    413: _doc("`file_too_large`, `task_too_large`, `too_many_images`, `request_too_large`"),
-    415: _doc("`unsupported_format` (a file is not an accepted image), `unsupported_media_type`"),
+    413: error_doc("`file_too_large`, `task_too_large`, `too_many_images`, `request_too_large`"),
+    415: error_doc(
+        "`unsupported_format` (a file is not an accepted image), `unsupported_media_type`"
+    ),
     503: ERROR_RESPONSES[503],
 }

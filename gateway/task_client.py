@@ -61,6 +61,16 @@ class TaskServiceClient:
         response = await self._call("GET", f"/internal/tasks/{task_id}", params=_owner(owner))
         return TaskView.model_validate_json(response.content)
 
+    async def cancel_task(self, task_id: UUID, owner: str | None) -> TaskView:
+        response = await self._call("DELETE", f"/internal/tasks/{task_id}", params=_owner(owner))
+        return TaskView.model_validate_json(response.content)
+
+    async def retry_task(self, task_id: UUID, owner: str | None) -> TaskView:
+        response = await self._call(
+            "POST", f"/internal/tasks/{task_id}/retry", params=_owner(owner)
+        )
+        return TaskView.model_validate_json(response.content)
+
     async def list_tasks(self, owner: str | None, limit: int, cursor: str | None) -> TaskPage:
         params: dict[str, Any] = {**_owner(owner), "limit": limit}
         if cursor:

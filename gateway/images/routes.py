@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, StreamingResponse
 
 from common.errors import Conflict, DependencyUnavailable, NotFound
 from gateway.deps import S3, Owner, SettingsDep, Tasks
-from gateway.errors import ERROR_RESPONSES, ErrorBody
+from gateway.errors import ERROR_RESPONSES, error_doc
 from schemas.tasks import ORIGINAL, ImageStatus, StoredImage
 
 router = APIRouter(prefix="/api/v1", tags=["images"])
@@ -51,7 +51,7 @@ async def _body(stream: Any) -> AsyncIterator[bytes]:
     responses={
         200: {"content": {"image/*": {}}, "description": "the variant's bytes"},
         302: {"description": "with `redirect=1`: a presigned S3 URL in Location"},
-        409: {"model": ErrorBody, "description": "`image_not_ready`, `image_failed`"},
+        409: error_doc("`image_not_ready`, `image_failed`"),
         **ERROR_RESPONSES,
     },
 )

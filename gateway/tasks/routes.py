@@ -6,7 +6,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from gateway.deps import S3, Owner, SettingsDep, Tasks
-from gateway.errors import ERROR_RESPONSES, SUBMIT_RESPONSES
+from gateway.errors import ERROR_RESPONSES, SUBMIT_RESPONSES, error_doc
 from gateway.tasks import service
 from schemas.tasks import TaskPage, TaskSubmission, TaskView
 
@@ -82,6 +82,26 @@ async def create_task(
 @router.get("/task/{task_id}", summary="A task and its images", responses=ERROR_RESPONSES)
 async def get_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
     return await tasks.get_task(task_id, owner)
+
+
+@router.delete(
+    "/task/{task_id}",
+    summary="Cancel what has not started",
+    description="Queued and retrying images are cancelled; running ones finish and keep their "
+    "results. The task ends `cancelled` once nothing runs.",
+    responses={**ERROR_RESPONSES, 409: error_doc("`task_finished`: nothing left to cancel")},
+)
+async def cancel_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
+    return await tasks.cancel_task(task_id, owner)
+
+
+@router.post(
+    "/task/{task_id}/retry",
+    summary="Retry the failed images of a task",
+    responses={**ERROR_RESPONSES, 409: error_doc("`nothing_to_retry`: no image failed")},
+)
+async def retry_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
+    return await tasks.retry_task(task_id, owner)
 
 
 @router.get("/task", summary="The caller's tasks, newest first", responses=ERROR_RESPONSES)

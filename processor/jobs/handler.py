@@ -12,10 +12,11 @@ from confluent_kafka import Producer
 from pydantic import BaseModel, ValidationError
 
 from common.db import Connection, Pool
+from common.task_state import FinishedTask
 from processor import engine
 from processor.jobs import repository, storage
 from processor.jobs.errors import JobError, StorageError, UnexpectedError
-from processor.jobs.repository import Claim, FinishedTask, StoredOutput
+from processor.jobs.repository import Claim, StoredOutput
 from processor.settings import Settings
 from processor.sources import SourceError, UrlFetchPolicy, fetch_url
 from schemas import topics

@@ -9,8 +9,8 @@ from datetime import datetime
 from uuid import UUID
 
 from common.db import Connection
+from common.task_state import FinishedTask, finish_task_if_complete, lock_task
 from processor.jobs.errors import JobError
-from schemas.tasks import TaskCounts, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -28,14 +28,6 @@ class StoredOutput:
     height: int
     bytes: int
     key: str
-
-
-@dataclass(frozen=True)
-class FinishedTask:
-    task_id: UUID
-    owner: str
-    status: TaskStatus
-    counts: TaskCounts
 
 
 async def claim(
@@ -65,47 +57,12 @@ async def claim(
     return Claim(image_id, row["task_id"], row["attempts"])
 
 
-async def _lock_task(conn: Connection, task_id: UUID) -> None:
-    # Outcomes of one task's images are serialised on the task row, so that exactly one of
-    # them sees the last image finish and completes the task.
-    await conn.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", [task_id])
-
-
-async def _finish_task_if_complete(conn: Connection, task_id: UUID) -> FinishedTask | None:
-    row = await (
-        await conn.execute(
-            "WITH c AS ("
-            "  SELECT count(*) AS total,"
-            "   count(*) FILTER (WHERE status = 'queued') AS queued,"
-            "   count(*) FILTER (WHERE status = 'processing') AS processing,"
-            "   count(*) FILTER (WHERE status = 'retrying') AS retrying,"
-            "   count(*) FILTER (WHERE status = 'done') AS done,"
-            "   count(*) FILTER (WHERE status = 'failed') AS failed,"
-            "   count(*) FILTER (WHERE status = 'cancelled') AS cancelled"
-            "  FROM images WHERE task_id = %(task)s)"
-            " UPDATE tasks t SET finished_at = now(), status = CASE"
-            "   WHEN t.status = 'cancelled' OR c.cancelled > 0 THEN 'cancelled'"
-            "   WHEN c.done = c.total THEN 'done'"
-            "   WHEN c.done = 0 THEN 'failed'"
-            "   ELSE 'partial' END"
-            " FROM c WHERE t.id = %(task)s AND t.finished_at IS NULL"
-            "   AND c.queued + c.processing + c.retrying = 0"
-            " RETURNING t.owner, t.status, c.*",
-            {"task": task_id},
-        )
-    ).fetchone()
-    if row is None:
-        return None
-    counts = TaskCounts.model_validate({k: row[k] for k in TaskCounts.model_fields})
-    return FinishedTask(task_id, row["owner"], TaskStatus(row["status"]), counts)
-
-
 async def record_done(
     conn: Connection, claim: Claim, worker: str, outputs: list[StoredOutput]
 ) -> tuple[bool, FinishedTask | None]:
     """Mark the image done with its outputs. (False, None) if the lease was lost meanwhile."""
     async with conn.transaction():
-        await _lock_task(conn, claim.task_id)
+        await lock_task(conn, claim.task_id)
         updated = await (
             await conn.execute(
                 "UPDATE images SET status = 'done', finished_at = now(),"
@@ -129,14 +86,14 @@ async def record_done(
                     for o in outputs
                 ],
             )
-        return True, await _finish_task_if_complete(conn, claim.task_id)
+        return True, await finish_task_if_complete(conn, claim.task_id)
 
 
 async def record_failed(
     conn: Connection, claim: Claim, worker: str, error: JobError
 ) -> tuple[bool, FinishedTask | None]:
     async with conn.transaction():
-        await _lock_task(conn, claim.task_id)
+        await lock_task(conn, claim.task_id)
         updated = await (
             await conn.execute(
                 "UPDATE images SET status = 'failed', finished_at = now(),"
@@ -148,7 +105,7 @@ async def record_failed(
         ).fetchone()
         if updated is None:
             return False, None
-        return True, await _finish_task_if_complete(conn, claim.task_id)
+        return True, await finish_task_if_complete(conn, claim.task_id)
 
 
 async def record_retrying(

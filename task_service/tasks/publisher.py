@@ -9,6 +9,7 @@ import logging
 from uuid import UUID
 
 from confluent_kafka import KafkaError, Message, Producer
+from pydantic import BaseModel
 
 from common.db import Pool
 from schemas import topics
@@ -44,6 +45,13 @@ class JobPublisher:
             )
         await asyncio.to_thread(self._producer.flush, self._flush_seconds)
         return acknowledged
+
+    def emit(self, topic: str, key: object, record: BaseModel) -> None:
+        """An event record; delivery is best effort (the state is in PostgreSQL)."""
+        self._producer.produce(
+            topic, key=str(key).encode(), value=record.model_dump_json().encode()
+        )
+        self._producer.poll(0)
 
     async def publish(self, image_ids: list[UUID]) -> None:
         """Send the jobs of freshly committed images and mark those Kafka acknowledged."""

@@ -8,7 +8,9 @@ from uuid import UUID
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from common.db import Connection
+from common.db import Connection, Row
+from common.errors import Conflict, NotFound
+from common.task_state import FinishedTask, finish_task_if_complete
 from schemas.records import ImageJob, SourceRef
 from schemas.tasks import CreateTaskCommand, ProcessingParams, StoredImage, TaskPage, TaskView
 from task_service.tasks.views import counts_of, image_view, task_summary, task_view
@@ -187,3 +189,56 @@ async def load_image(conn: Connection, image_id: UUID, owner: str | None) -> Sto
         source_ref=image["source_ref"],
         output_keys={o["variant"]: o["s3_key"] for o in outputs},
     )
+
+
+async def _lock_owned_task(conn: Connection, task_id: UUID, owner: str | None) -> Row:
+    row = await (
+        await conn.execute(
+            "SELECT id, owner, status, finished_at FROM tasks"
+            " WHERE id = %s AND (%s::text IS NULL OR owner = %s) FOR UPDATE",
+            [task_id, owner, owner],
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return row
+
+
+async def cancel_task(
+    conn: Connection, task_id: UUID, owner: str | None
+) -> tuple[str, FinishedTask | None]:
+    """Cancel what has not started; running images finish. Returns the owner and, when
+    nothing is left running, the finished task."""
+    async with conn.transaction():
+        task = await _lock_owned_task(conn, task_id, owner)
+        if task["finished_at"] is not None:
+            raise Conflict(f"task {task_id} is already {task['status']}", code="task_finished")
+        await conn.execute(
+            "UPDATE images SET status = 'cancelled', finished_at = now(),"
+            " lease_expires_at = NULL, next_attempt_at = NULL"
+            " WHERE task_id = %s AND status IN ('queued', 'retrying')",
+            [task_id],
+        )
+        await conn.execute("UPDATE tasks SET status = 'cancelled' WHERE id = %s", [task_id])
+        return task["owner"], await finish_task_if_complete(conn, task_id)
+
+
+async def requeue_failed(conn: Connection, task_id: UUID, owner: str | None) -> list[UUID]:
+    """Put the task's failed images back in the queue with a fresh set of attempts."""
+    async with conn.transaction():
+        await _lock_owned_task(conn, task_id, owner)
+        rows = await (
+            await conn.execute(
+                "UPDATE images SET status = 'queued', attempts = 0, enqueued_at = NULL,"
+                " next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,"
+                " error_code = NULL, error_message = NULL, finished_at = NULL"
+                " WHERE task_id = %s AND status = 'failed' RETURNING id",
+                [task_id],
+            )
+        ).fetchall()
+        if not rows:
+            raise Conflict(f"task {task_id} has no failed images", code="nothing_to_retry")
+        await conn.execute(
+            "UPDATE tasks SET status = 'processing', finished_at = NULL WHERE id = %s", [task_id]
+        )
+    return [row["id"] for row in rows]

@@ -55,6 +55,20 @@ async def lookup_task(
     return view
 
 
+@router.delete("/tasks/{task_id}")
+async def cancel_task(
+    task_id: UUID, pool: Pool, publisher: Publisher, owner: Owner = None
+) -> TaskView:
+    return await service.cancel_task(pool, publisher, task_id, owner)
+
+
+@router.post("/tasks/{task_id}/retry")
+async def retry_task(
+    task_id: UUID, pool: Pool, publisher: Publisher, owner: Owner = None
+) -> TaskView:
+    return await service.retry_failed(pool, publisher, task_id, owner)
+
+
 @router.get("/tasks/{task_id}")
 async def get_task(task_id: UUID, pool: Pool, owner: Owner = None) -> TaskView:
     async with pool.connection() as conn:

@@ -1,9 +1,14 @@
 """Task creation: rows in one transaction, then the jobs to Kafka."""
 
+from datetime import UTC, datetime
+from uuid import UUID
+
 from psycopg import errors as pg_errors
 
 from common.db import Pool
 from common.errors import NotFound
+from schemas import topics
+from schemas.records import TaskCancelled, TaskCompleted
 from schemas.tasks import CreateTaskCommand, TaskView
 from task_service.tasks import repository
 from task_service.tasks.publisher import JobPublisher
@@ -35,3 +40,40 @@ async def create_task(
     if existing is None:
         publisher.publish_soon([image.id for image in command.images])
     return view, existing is None
+
+
+async def cancel_task(
+    pool: Pool, publisher: JobPublisher, task_id: UUID, owner: str | None
+) -> TaskView:
+    async with pool.connection() as conn:
+        task_owner, finished = await repository.cancel_task(conn, task_id, owner)
+        view = await repository.load_task(conn, task_id, owner)
+    now = datetime.now(UTC)
+    publisher.emit(
+        topics.TASK_EVENTS, task_id, TaskCancelled(task_id=task_id, owner=task_owner, at=now)
+    )
+    if finished is not None:
+        publisher.emit(
+            topics.TASK_EVENTS,
+            task_id,
+            TaskCompleted(
+                task_id=task_id,
+                owner=task_owner,
+                status=finished.status,
+                counts=finished.counts,
+                at=now,
+            ),
+        )
+    assert view is not None
+    return view
+
+
+async def retry_failed(
+    pool: Pool, publisher: JobPublisher, task_id: UUID, owner: str | None
+) -> TaskView:
+    async with pool.connection() as conn:
+        image_ids = await repository.requeue_failed(conn, task_id, owner)
+        view = await repository.load_task(conn, task_id, owner)
+    publisher.publish_soon(image_ids)
+    assert view is not None
+    return view

@@ -1,0 +1,52 @@
+"""Task completion, shared by the processor (an image finished) and task_service (a cancel).
+
+Outcomes of one task's images serialise on the task row (`lock_task`), so exactly one
+transaction sees the last open image close and marks the task finished.
+"""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from common.db import Connection
+from schemas.tasks import TaskCounts, TaskStatus
+
+
+@dataclass(frozen=True)
+class FinishedTask:
+    task_id: UUID
+    owner: str
+    status: TaskStatus
+    counts: TaskCounts
+
+
+async def lock_task(conn: Connection, task_id: UUID) -> None:
+    await conn.execute("SELECT 1 FROM tasks WHERE id = %s FOR UPDATE", [task_id])
+
+
+async def finish_task_if_complete(conn: Connection, task_id: UUID) -> FinishedTask | None:
+    row = await (
+        await conn.execute(
+            "WITH c AS ("
+            "  SELECT count(*) AS total,"
+            "   count(*) FILTER (WHERE status = 'queued') AS queued,"
+            "   count(*) FILTER (WHERE status = 'processing') AS processing,"
+            "   count(*) FILTER (WHERE status = 'retrying') AS retrying,"
+            "   count(*) FILTER (WHERE status = 'done') AS done,"
+            "   count(*) FILTER (WHERE status = 'failed') AS failed,"
+            "   count(*) FILTER (WHERE status = 'cancelled') AS cancelled"
+            "  FROM images WHERE task_id = %(task)s)"
+            " UPDATE tasks t SET finished_at = now(), status = CASE"
+            "   WHEN t.status = 'cancelled' OR c.cancelled > 0 THEN 'cancelled'"
+            "   WHEN c.done = c.total THEN 'done'"
+            "   WHEN c.done = 0 THEN 'failed'"
+            "   ELSE 'partial' END"
+            " FROM c WHERE t.id = %(task)s AND t.finished_at IS NULL"
+            "   AND c.queued + c.processing + c.retrying = 0"
+            " RETURNING t.owner, t.status, c.*",
+            {"task": task_id},
+        )
+    ).fetchone()
+    if row is None:
+        return None
+    counts = TaskCounts.model_validate({k: row[k] for k in TaskCounts.model_fields})
+    return FinishedTask(task_id, row["owner"], TaskStatus(row["status"]), counts)
