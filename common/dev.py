@@ -44,3 +44,6 @@ KEYCLOAK_DEMO_PASSWORD: Final = "Demo-password-1"
 
 def postgres_url(port: int = POSTGRES_PORT) -> str:
     return f"postgresql://{POSTGRES_USER}:{POSTGRES_PASSWORD}@{HOST}:{port}/{POSTGRES_DATABASE}"
+
+
+WEBHOOK_SECRET: Final = "pixelmill-dev-webhook-secret"

@@ -39,7 +39,11 @@ async def finish_task_if_complete(conn: Connection, task_id: UUID) -> FinishedTa
             "   WHEN t.status = 'cancelled' OR c.cancelled > 0 THEN 'cancelled'"
             "   WHEN c.done = c.total THEN 'done'"
             "   WHEN c.done = 0 THEN 'failed'"
-            "   ELSE 'partial' END"
+            "   ELSE 'partial' END,"
+            # The completion webhook is due now; a retried task that completes again is
+            # announced again.
+            " webhook_due_at = CASE WHEN t.callback_url IS NULL THEN NULL ELSE now() END,"
+            " webhook_attempts = 0, webhook_delivered_at = NULL"
             " FROM c WHERE t.id = %(task)s AND t.finished_at IS NULL"
             "   AND c.queued + c.processing + c.retrying = 0"
             " RETURNING t.owner, t.status, c.*",

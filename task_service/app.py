@@ -8,11 +8,13 @@ from common.db import open_pool
 from common.errors import install_error_handlers
 from common.http import health_router, serve
 from common.kafka import create_producer, ensure_topics
+from processor.sources import UrlFetchPolicy
 from task_service.migrate import migrate
 from task_service.settings import Settings
 from task_service.tasks.publisher import JobPublisher
 from task_service.tasks.reconciler import run_reconciler
 from task_service.tasks.routes import router as tasks_router
+from task_service.webhooks.sender import WebhookSender, run_sender
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -32,11 +34,22 @@ def create_app(settings: Settings) -> FastAPI:
                 settings.reconcile_grace_seconds,
             )
         )
+        sender = WebhookSender(
+            pool,
+            settings.secret("webhook_secret"),
+            settings.webhook_retry_delays_seconds,
+            UrlFetchPolicy(
+                timeout_seconds=settings.webhook_timeout_seconds,
+                allowlist=frozenset(settings.webhook_allowlist),
+            ),
+        )
+        webhooks = asyncio.create_task(run_sender(sender, settings.webhook_interval_seconds))
         app.state.pool = pool
         app.state.publisher = publisher
         try:
             yield
         finally:
+            webhooks.cancel()
             reconciler.cancel()
             await publisher.drain()
             await asyncio.to_thread(producer.flush, settings.publish_flush_seconds)

@@ -87,6 +87,37 @@ async def fetch_url(url: str, policy: UrlFetchPolicy) -> bytes:
         raise _unavailable(target, f"could not fetch ({type(exc).__name__})") from exc
 
 
+async def post_to_url(
+    url: str, body: bytes, headers: dict[str, str], policy: UrlFetchPolicy
+) -> int:
+    """POST `body` to `url` under the same address rules as a fetch; returns the status.
+
+    For webhooks: no redirect is followed (a 3xx is the receiver's answer), and the
+    receiver's body is not read.
+    """
+    target = parse_url(url)
+    try:
+        async with asyncio.timeout(policy.timeout_seconds):
+            address = (await resolve(target, policy))[0]
+            async with _client(policy) as client:
+                response = await client.post(
+                    pinned_url(target, address),
+                    content=body,
+                    headers={
+                        **headers,
+                        "Host": target.host_header,
+                        "User-Agent": policy.user_agent,
+                        "Connection": "close",
+                    },
+                    extensions=_extensions(target),
+                )
+                return response.status_code
+    except TimeoutError as exc:
+        raise _unavailable(target, f"no answer within {policy.timeout_seconds:g} s") from exc
+    except httpx.HTTPError as exc:
+        raise _unavailable(target, f"could not deliver ({type(exc).__name__})") from exc
+
+
 # --- URLs ------------------------------------------------------------------------------
 
 

@@ -1,0 +1,1 @@
+"""Completion webhooks: signed, retried with growing delays, every attempt recorded."""
