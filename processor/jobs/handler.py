@@ -107,6 +107,13 @@ class JobHandler:
             return
         try:
             stored = await self._process(job)
+        except asyncio.CancelledError:
+            # The worker is stopping: hand the image back rather than sit on its lease.
+            await asyncio.shield(
+                self._db(lambda conn: repository.release(conn, claim, self.worker_id))
+            )
+            log.info("image %s released on shutdown", job.image_id)
+            raise
         except (engine.EngineError, SourceError, StorageError) as error:
             await self._record_failure(job, claim, error)
         except Exception as error:

@@ -123,3 +123,14 @@ async def record_retrying(
         )
         row = await cursor.fetchone()
     return row["next_attempt_at"] if row else None
+
+
+async def release(conn: Connection, claim: Claim, worker: str) -> None:
+    """Give the image back unprocessed (the worker is stopping); it is republished soon."""
+    async with conn.transaction():
+        await conn.execute(
+            "UPDATE images SET status = 'queued', attempts = attempts - 1, enqueued_at = NULL,"
+            " lease_owner = NULL, lease_expires_at = NULL"
+            " WHERE id = %s AND status = 'processing' AND lease_owner = %s AND attempts = %s",
+            [claim.image_id, worker, claim.attempt],
+        )
