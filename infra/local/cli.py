@@ -18,7 +18,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         settings.ready_timeout_seconds = args.timeout
     try:
-        stack.up(settings, _report)
+        stack.up(settings, _report, args.services)
     except StackError as error:
         print(f"pixelmill stack up failed: {error}", file=sys.stderr)
         if error.log_tail:
@@ -29,7 +29,11 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def _down(args: argparse.Namespace) -> int:
-    stack.down(StackSettings(), _report)
+    try:
+        stack.down(StackSettings(), _report, args.services)
+    except StackError as error:
+        print(f"pixelmill stack down failed: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -54,7 +58,11 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start Kafka, PostgreSQL, S3 and Keycloak; wait for them")
     up.add_argument("--timeout", type=float, help="seconds to wait for readiness")
+    only = f"only these services ({', '.join(stack.SERVICE_NAMES)}); default all"
+    up.add_argument("services", nargs="*", help=only)
     up.set_defaults(handler=_up)
-    actions.add_parser("down", help="stop what `up` started").set_defaults(handler=_down)
+    down = actions.add_parser("down", help="stop what `up` started")
+    down.add_argument("services", nargs="*", help=only)
+    down.set_defaults(handler=_down)
     actions.add_parser("status", help="a table of the services").set_defaults(handler=_status)
     actions.add_parser("env", help="connection settings as export lines").set_defaults(handler=_env)

@@ -16,9 +16,23 @@ from infra.local.settings import StackSettings
 Report = Callable[[str], None]
 
 
-def services(settings: StackSettings) -> list[LocalService]:
-    # Keycloak first: it is the slowest to prepare and to start.
-    return [Keycloak(settings), Kafka(settings), Postgres(settings), SeaweedFS(settings)]
+# Keycloak first: it is the slowest to prepare and to start.
+_SERVICE_CLASSES: tuple[type[LocalService], ...] = (Keycloak, Kafka, Postgres, SeaweedFS)
+SERVICE_NAMES = tuple(service_class.name for service_class in _SERVICE_CLASSES)
+
+
+def services(settings: StackSettings, only: list[str] | None = None) -> list[LocalService]:
+    """The stack's services, or those named in `only` (a name not in the stack is an error)."""
+    every = [service_class(settings) for service_class in _SERVICE_CLASSES]
+    if not only:
+        return every
+    known = {service.name for service in every}
+    unknown = sorted(set(only) - known)
+    if unknown:
+        raise StackError(
+            ", ".join(unknown), f"no such service; the stack has {', '.join(sorted(known))}"
+        )
+    return [service for service in every if service.name in only]
 
 
 def _fail(service: LocalService, message: str) -> StackError:
@@ -34,10 +48,10 @@ def _check_ports_free(service: LocalService) -> None:
         )
 
 
-def up(settings: StackSettings, report: Report) -> None:
+def up(settings: StackSettings, report: Report, only: list[str] | None = None) -> None:
     """Start what is not running and wait until every service answers. Idempotent."""
     began = time.monotonic()
-    stack = services(settings)
+    stack = services(settings, only)
     to_start = [service for service in stack if service.process.pid() is None]
     for service in to_start:
         _check_ports_free(service)
@@ -81,9 +95,9 @@ def _wait_ready(stack: list[LocalService], timeout: float, report: Report, began
             time.sleep(0.25)
 
 
-def down(settings: StackSettings, report: Report) -> None:
+def down(settings: StackSettings, report: Report, only: list[str] | None = None) -> None:
     """Stop the processes this stack started, and only those."""
-    for service in reversed(services(settings)):
+    for service in reversed(services(settings, only)):
         if service.process.stop(service.stop_signal, service.stop_timeout):
             report(f"{service.name}: stopped")
         else:
