@@ -1,3 +1,4 @@
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -11,6 +12,7 @@ from gateway.events.hub import EventHub
 from gateway.events.routes import router as events_router
 from gateway.images.routes import router as images_router
 from gateway.settings import Settings
+from gateway.spool import Spool, drain_forever
 from gateway.task_client import TaskServiceClient
 from gateway.tasks.routes import router as tasks_router
 
@@ -24,9 +26,22 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.pool = await open_pool(settings, name="gateway")
         app.state.hub = EventHub(settings.secret("database_url"))
         app.state.hub.start()
+        app.state.spool = Spool(
+            settings.spool_dir, settings.spool_max_bytes, settings.spool_retry_delays_seconds
+        )
+        drain = asyncio.create_task(
+            drain_forever(
+                app.state.spool,
+                app.state.s3,
+                settings.s3_bucket,
+                app.state.tasks,
+                settings.spool_interval_seconds,
+            )
+        )
         try:
             yield
         finally:
+            drain.cancel()
             await app.state.hub.stop()
             await app.state.pool.close()
             await app.state.tasks.close()

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from common.db import Pool as DbPool
 from gateway.events.hub import EventHub
 from gateway.settings import Settings
+from gateway.spool import Spool
 from gateway.task_client import TaskServiceClient
 
 
@@ -22,6 +23,11 @@ def _tasks(request: Request) -> TaskServiceClient:
 
 def _s3(request: Request) -> Any:
     return request.app.state.s3
+
+
+def _spool(request: Request) -> Spool:
+    spool: Spool = request.app.state.spool
+    return spool
 
 
 def _pool(request: Request) -> DbPool:
@@ -42,6 +48,7 @@ def _owner(settings: Annotated[Settings, Depends(_settings)]) -> str:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Tasks = Annotated[TaskServiceClient, Depends(_tasks)]
 S3 = Annotated[Any, Depends(_s3)]
+SpoolDep = Annotated[Spool, Depends(_spool)]
 Pool = Annotated[DbPool, Depends(_pool)]
 Hub = Annotated[EventHub, Depends(_hub)]
 Owner = Annotated[str, Depends(_owner)]

@@ -1,3 +1,6 @@
+import tempfile
+from pathlib import Path
+
 from pydantic import Field
 
 from common import dev
@@ -22,3 +25,11 @@ class Settings(KafkaSettings, PostgresSettings, S3Settings, KeycloakSettings):
     upload_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
     presigned_url_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # Where sources wait while S3 refuses them; past `spool_max_bytes` the gateway answers
+    # 503 instead of accepting more.
+    spool_dir: Path = Path(tempfile.gettempdir()) / "pixelmill-spool"
+    spool_max_bytes: int = Field(default=1024 * 1024 * 1024, ge=0)
+    spool_retry_delays_seconds: list[float] = Field(
+        default=[10, 60, 600, 1800, 7200, 21600, 86400], min_length=1
+    )
+    spool_interval_seconds: float = Field(default=1.0, gt=0)

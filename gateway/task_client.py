@@ -78,6 +78,16 @@ class TaskServiceClient:
         response = await self._call("GET", "/internal/tasks", params=params)
         return TaskPage.model_validate_json(response.content)
 
+    async def source_stored(self, image_id: UUID) -> bool:
+        """Report a spooled source uploaded; False when no such image exists (any more)."""
+        try:
+            await self._call("POST", f"/internal/images/{image_id}/source-stored")
+        except UpstreamError as error:
+            if error.status_code == 404:
+                return False
+            raise
+        return True
+
     async def get_image(self, image_id: UUID, owner: str | None) -> StoredImage:
         response = await self._call("GET", f"/internal/images/{image_id}", params=_owner(owner))
         return StoredImage.model_validate_json(response.content)

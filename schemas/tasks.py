@@ -193,6 +193,8 @@ class NewImage(BaseModel):
     name: str | None = None
     source_kind: Literal["s3", "url"]
     source_ref: str
+    # Spooled by the gateway while S3 was down: its job waits for the upload.
+    source_pending: bool = False
 
 
 class CreateTaskCommand(BaseModel):

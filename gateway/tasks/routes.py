@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from gateway.deps import S3, Owner, SettingsDep, Tasks
+from gateway.deps import S3, Owner, SettingsDep, SpoolDep, Tasks
 from gateway.errors import ERROR_RESPONSES, SUBMIT_RESPONSES, error_doc
 from gateway.tasks import service
 from schemas.tasks import TaskPage, TaskSubmission, TaskView
@@ -58,6 +58,7 @@ async def create_task(
     owner: Owner,
     tasks: Tasks,
     s3: S3,
+    spool: SpoolDep,
     settings: SettingsDep,
     idempotency_key: Annotated[
         str | None,
@@ -73,6 +74,7 @@ async def create_task(
         idempotency_key=idempotency_key,
         tasks=tasks,
         s3=s3,
+        spool=spool,
         settings=settings,
     )
     response.headers["Location"] = f"/api/v1/task/{view.id}"

@@ -8,9 +8,16 @@ from uuid import UUID, uuid4
 from pydantic import ValidationError
 
 from gateway.settings import Settings
+from gateway.spool import Spool, SpoolEntry
 from gateway.task_client import TaskServiceClient
 from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMediaType
-from gateway.tasks.uploads import ReceivedForm, UploadLimits, delete_sources, receive_form
+from gateway.tasks.uploads import (
+    MEDIA_TYPES,
+    ReceivedForm,
+    UploadLimits,
+    discard_received,
+    receive_form,
+)
 from schemas.images import SourceFormat
 from schemas.tasks import CreateTaskCommand, NewImage, TaskSubmission, TaskView
 
@@ -77,6 +84,7 @@ async def submit(
     idempotency_key: str | None,
     tasks: TaskServiceClient,
     s3: Any,
+    spool: Spool,
     settings: Settings,
 ) -> tuple[TaskView, bool]:
     """The task and whether it is new; a retried submission returns the first task."""
@@ -99,6 +107,7 @@ async def submit(
             bucket=settings.s3_bucket,
             task_id=task_id,
             limits=upload_limits(settings),
+            spool=spool,
         )
     elif media_type == "application/json":
         form = ReceivedForm()
@@ -107,7 +116,6 @@ async def submit(
             "send multipart/form-data (files and fields) or application/json (URLs)",
             code="unsupported_media_type",
         )
-    source_keys = [received.key for received in form.files]
     try:
         submission = (
             await _read_json(body)
@@ -117,11 +125,15 @@ async def submit(
         command = _command(task_id, owner, idempotency_key, submission, form, settings)
         view, created = await tasks.create_task(command)
     except BaseException:
-        await delete_sources(s3, settings.s3_bucket, source_keys)
+        await discard_received(s3, settings.s3_bucket, spool, form.files)
         raise
     if not created:
         # Same ref as an earlier task: that task stands, these uploads are not needed.
-        await delete_sources(s3, settings.s3_bucket, source_keys)
+        await discard_received(s3, settings.s3_bucket, spool, form.files)
+        return view, created
+    spool.commit(
+        [SpoolEntry(str(f.image_id), f.key, MEDIA_TYPES[f.format]) for f in form.files if f.spooled]
+    )
     return view, created
 
 

@@ -1,22 +1,29 @@
 """Multipart uploads streamed into S3 part by part, sniffed, and held to the limits.
 
 A file never sits whole in memory: each is forwarded to S3 in parts of `upload_part_bytes`
-as the request body arrives. On any refusal every object this request wrote is removed, so a
-refused submission leaves nothing behind.
+as the request body arrives. When S3 refuses, files go to the local spool instead and are
+uploaded later. On any refusal of the request every object it wrote is removed, in S3 and in
+the spool, so a refused submission leaves nothing behind.
 """
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID, uuid4
 
+from botocore.exceptions import BotoCoreError, ClientError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from gateway.spool import Spool, SpoolWriter
 from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMediaType
 from processor.engine.formats import sniff
 from schemas.errors import ErrorCode
 from schemas.images import SourceFormat
+
+log = logging.getLogger(__name__)
 
 # Enough for every format's signature, an SVG's prologue included.
 _SNIFF_BYTES = 4096
@@ -53,6 +60,8 @@ class ReceivedFile:
     key: str
     size: int
     format: SourceFormat
+    # In the local spool, not in S3 yet (S3 refused it).
+    spooled: bool = False
 
 
 @dataclass
@@ -65,17 +74,45 @@ def source_key(task_id: UUID, image_id: UUID) -> str:
     return f"sources/{task_id}/{image_id}"
 
 
-class _SourceUpload:
-    """One file on its way to S3: a single PUT when small, a multipart upload otherwise."""
+class _S3Down:
+    """Shared by a request's uploads: once S3 refused one, the rest go straight to the spool."""
 
-    def __init__(self, s3: Any, bucket: str, key: str, name: str | None, limits: UploadLimits):
+    def __init__(self) -> None:
+        self.down = False
+
+
+class _SourceUpload:
+    """One file on its way to S3: a single PUT when small, a multipart upload otherwise.
+
+    While a multipart upload is in flight its bytes are also teed to the spool, so that if S3
+    fails half-way the file is still whole locally; when S3 takes it, the copy is dropped.
+    """
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key: str,
+        name: str | None,
+        limits: UploadLimits,
+        spool: Spool,
+        s3_state: _S3Down,
+    ) -> None:
         self._s3, self._bucket, self.key, self.name = s3, bucket, key, name
         self._limits = limits
+        self._spool = spool
+        self._s3_state = s3_state
+        self.image_id = UUID(key.rsplit("/", 1)[1])
         self._buffer = bytearray()
+        self._head = bytearray()
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
+        self._tee: SpoolWriter | None = None
+        self.spooled = False
         self.size = 0
         self.format: SourceFormat | None = None
+        if s3_state.down:
+            self._start_spooling()
 
     async def write(self, data: bytes) -> None:
         self.size += len(data)
@@ -83,9 +120,15 @@ class _SourceUpload:
             raise PayloadTooLarge(
                 f"{self._label} is over the {self._limits.max_file_bytes} byte limit per file"
             )
+        if len(self._head) < _SNIFF_BYTES:
+            self._head += data[: _SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= _SNIFF_BYTES:
+                self._sniff()
+        if self._tee is not None:
+            self._tee.write(data)
+        if self.spooled:
+            return
         self._buffer += data
-        if self.format is None and len(self._buffer) >= _SNIFF_BYTES:
-            self._sniff()
         if len(self._buffer) >= self._limits.part_bytes:
             await self._send_part()
 
@@ -94,30 +137,51 @@ class _SourceUpload:
         return f"file {self.name!r}" if self.name else "a file"
 
     def _sniff(self) -> None:
-        found = sniff(bytes(self._buffer[:_SNIFF_BYTES]))
+        found = sniff(bytes(self._head))
         if found is None or found not in self._limits.accepted:
             kind = f"{found} files are" if found else "its content is"
             raise UnsupportedMediaType(f"{self._label}: {kind} not an accepted image format")
         self.format = found
 
+    def _start_spooling(self) -> None:
+        if self._tee is None:
+            self._tee = self._spool.open(self.image_id)
+            self._tee.write(bytes(self._buffer))
+        self._buffer.clear()
+        self.spooled = True
+
+    async def _s3_failed(self, error: Exception) -> None:
+        log.warning("S3 refused source %s (%s); spooling it", self.key, error)
+        self._s3_state.down = True
+        await self._abort_multipart()
+        self._start_spooling()
+
     async def _send_part(self) -> None:
-        if self._upload_id is None:
-            created = await asyncio.to_thread(
-                self._s3.create_multipart_upload,
+        if self._tee is None:
+            # From the first part on, keep a whole copy until S3 has the whole file.
+            self._tee = self._spool.open(self.image_id)
+            self._tee.write(bytes(self._buffer))
+        try:
+            if self._upload_id is None:
+                created = await asyncio.to_thread(
+                    self._s3.create_multipart_upload,
+                    Bucket=self._bucket,
+                    Key=self.key,
+                    ContentType=MEDIA_TYPES[self._known_format],
+                )
+                self._upload_id = created["UploadId"]
+            number = len(self._parts) + 1
+            sent = await asyncio.to_thread(
+                self._s3.upload_part,
                 Bucket=self._bucket,
                 Key=self.key,
-                ContentType=MEDIA_TYPES[self._known_format],
+                UploadId=self._upload_id,
+                PartNumber=number,
+                Body=bytes(self._buffer),
             )
-            self._upload_id = created["UploadId"]
-        number = len(self._parts) + 1
-        sent = await asyncio.to_thread(
-            self._s3.upload_part,
-            Bucket=self._bucket,
-            Key=self.key,
-            UploadId=self._upload_id,
-            PartNumber=number,
-            Body=bytes(self._buffer),
-        )
+        except (BotoCoreError, ClientError) as error:
+            await self._s3_failed(error)
+            return
         self._parts.append({"PartNumber": number, "ETag": sent["ETag"]})
         self._buffer.clear()
 
@@ -131,6 +195,23 @@ class _SourceUpload:
             raise BadSubmission(f"{self._label} is empty", code=ErrorCode.EMPTY_FILE.value)
         if self.format is None:
             self._sniff()
+        if not self.spooled:
+            try:
+                await self._store_in_s3()
+            except (BotoCoreError, ClientError) as error:
+                await self._s3_failed(error)
+        if self.spooled:
+            assert self._tee is not None
+            await self._tee.close()
+            self._tee = None
+        elif self._tee is not None:
+            self._tee.abandon()
+            self._tee = None
+        return ReceivedFile(
+            self.image_id, self.name, self.key, self.size, self._known_format, self.spooled
+        )
+
+    async def _store_in_s3(self) -> None:
         if self._upload_id is None:
             await asyncio.to_thread(
                 self._s3.put_object,
@@ -139,27 +220,35 @@ class _SourceUpload:
                 Body=bytes(self._buffer),
                 ContentType=MEDIA_TYPES[self._known_format],
             )
-        else:
-            if self._buffer:
-                await self._send_part()
-            await asyncio.to_thread(
-                self._s3.complete_multipart_upload,
-                Bucket=self._bucket,
-                Key=self.key,
-                UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts},
-            )
-        image_id = UUID(self.key.rsplit("/", 1)[1])
-        return ReceivedFile(image_id, self.name, self.key, self.size, self._known_format)
+            return
+        if self._buffer:
+            await self._send_part()
+            if self.spooled:
+                return
+        await asyncio.to_thread(
+            self._s3.complete_multipart_upload,
+            Bucket=self._bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+
+    async def _abort_multipart(self) -> None:
+        if self._upload_id is not None:
+            upload_id, self._upload_id = self._upload_id, None
+            with contextlib.suppress(BotoCoreError, ClientError):
+                await asyncio.to_thread(
+                    self._s3.abort_multipart_upload,
+                    Bucket=self._bucket,
+                    Key=self.key,
+                    UploadId=upload_id,
+                )
 
     async def abort(self) -> None:
-        if self._upload_id is not None:
-            await asyncio.to_thread(
-                self._s3.abort_multipart_upload,
-                Bucket=self._bucket,
-                Key=self.key,
-                UploadId=self._upload_id,
-            )
+        await self._abort_multipart()
+        if self._tee is not None:
+            self._tee.abandon()
+            self._tee = None
 
 
 class _Part:
@@ -186,6 +275,7 @@ async def receive_form(
     bucket: str,
     task_id: UUID,
     limits: UploadLimits,
+    spool: Spool,
 ) -> ReceivedForm:
     """Parse a multipart body: fields kept, `file` parts streamed into S3 as sources."""
     _, options = parse_options_header(content_type)
@@ -221,7 +311,7 @@ async def receive_form(
         },
     )
     form = ReceivedForm()
-    state = _FormState(form, s3, bucket, task_id, limits)
+    state = _FormState(form, s3, bucket, task_id, limits, spool)
     try:
         async for chunk in body:
             try:
@@ -242,15 +332,21 @@ async def receive_form(
 
 class _FormState:
     def __init__(
-        self, form: ReceivedForm, s3: Any, bucket: str, task_id: UUID, limits: UploadLimits
+        self,
+        form: ReceivedForm,
+        s3: Any,
+        bucket: str,
+        task_id: UUID,
+        limits: UploadLimits,
+        spool: Spool,
     ) -> None:
-        self.form, self.s3, self.bucket, self.task_id, self.limits = (
-            form,
-            s3,
-            bucket,
-            task_id,
-            limits,
-        )
+        self.form = form
+        self.s3 = s3
+        self.bucket = bucket
+        self.task_id = task_id
+        self.limits = limits
+        self.spool = spool
+        self.s3_state = _S3Down()
         self.part: _Part | None = None
         self.upload: _SourceUpload | None = None
         self.total_bytes = 0
@@ -285,7 +381,9 @@ class _FormState:
                 code="too_many_images",
             )
         key = source_key(self.task_id, uuid4())
-        self.upload = _SourceUpload(self.s3, self.bucket, key, filename, self.limits)
+        self.upload = _SourceUpload(
+            self.s3, self.bucket, key, filename, self.limits, self.spool, self.s3_state
+        )
 
     async def _data(self, data: bytes) -> None:
         if self.upload is not None:
@@ -308,7 +406,7 @@ class _FormState:
                 self.form.files.append(await upload.finish())
             except BaseException:
                 await upload.abort()
-                await self._delete([upload.key])
+                await discard_sources(self.s3, self.bucket, self.spool, [upload.key], [])
                 raise
         elif self.part is not None:
             name = self.part.field_name.decode(errors="replace")
@@ -318,16 +416,30 @@ class _FormState:
     async def discard(self) -> None:
         if self.upload is not None:
             await self.upload.abort()
-        await self._delete([received.key for received in self.form.files])
-
-    async def _delete(self, keys: list[str]) -> None:
-        await delete_sources(self.s3, self.bucket, keys)
+        await discard_received(self.s3, self.bucket, self.spool, self.form.files)
 
 
-async def delete_sources(s3: Any, bucket: str, keys: list[str]) -> None:
+async def discard_received(s3: Any, bucket: str, spool: Spool, files: list[ReceivedFile]) -> None:
+    """Remove what a request stored, in S3 and in the spool."""
+    await discard_sources(
+        s3,
+        bucket,
+        spool,
+        [f.key for f in files if not f.spooled],
+        [str(f.image_id) for f in files if f.spooled],
+    )
+
+
+async def discard_sources(
+    s3: Any, bucket: str, spool: Spool, keys: list[str], spooled_ids: list[str]
+) -> None:
+    spool.discard(spooled_ids)
     for start in range(0, len(keys), 1000):
         batch = [{"Key": key} for key in keys[start : start + 1000]]
-        if batch:
+        try:
             await asyncio.to_thread(
                 s3.delete_objects, Bucket=bucket, Delete={"Objects": batch, "Quiet": True}
             )
+        except (BotoCoreError, ClientError) as error:
+            # Unreferenced sources are harmless; a refusal must not turn into a 500.
+            log.warning("could not delete %d refused sources: %s", len(batch), error)

@@ -48,10 +48,19 @@ async def insert_task(conn: Connection, command: CreateTaskCommand) -> None:
     )
     async with conn.cursor() as cursor:
         await cursor.executemany(
-            "INSERT INTO images (id, task_id, position, name, source_kind, source_ref)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
+            "INSERT INTO images"
+            " (id, task_id, position, name, source_kind, source_ref, source_pending)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
             [
-                (image.id, command.id, position, image.name, image.source_kind, image.source_ref)
+                (
+                    image.id,
+                    command.id,
+                    position,
+                    image.name,
+                    image.source_kind,
+                    image.source_ref,
+                    image.source_pending,
+                )
                 for position, image in enumerate(command.images)
             ],
         )
@@ -132,7 +141,8 @@ _SELECT_JOBS = sql.SQL(
 async def jobs_for(conn: Connection, image_ids: list[UUID]) -> list[ImageJob]:
     rows = await (
         await conn.execute(
-            _SELECT_JOBS + sql.SQL("i.id = ANY(%s) AND i.status = 'queued'"),
+            _SELECT_JOBS
+            + sql.SQL("i.id = ANY(%s) AND i.status = 'queued' AND NOT i.source_pending"),
             [image_ids],
         )
     ).fetchall()
@@ -151,7 +161,7 @@ async def claim_jobs_to_publish(
         await conn.execute(
             _SELECT_JOBS
             + sql.SQL(
-                "(i.status = 'queued' AND i.enqueued_at IS NULL"
+                "(i.status = 'queued' AND i.enqueued_at IS NULL AND NOT i.source_pending"
                 "  AND i.created_at < now() - make_interval(secs => %s))"
                 " OR (i.status = 'retrying' AND i.enqueued_at IS NULL"
                 "  AND i.next_attempt_at <= now())"
@@ -242,3 +252,20 @@ async def requeue_failed(conn: Connection, task_id: UUID, owner: str | None) -> 
             "UPDATE tasks SET status = 'processing', finished_at = NULL WHERE id = %s", [task_id]
         )
     return [row["id"] for row in rows]
+
+
+async def mark_source_stored(conn: Connection, image_id: UUID) -> bool:
+    """The spooled source reached S3; False if no such image is waiting for it."""
+    row = await (
+        await conn.execute(
+            "UPDATE images SET source_pending = false WHERE id = %s AND source_pending"
+            " RETURNING id",
+            [image_id],
+        )
+    ).fetchone()
+    return row is not None
+
+
+async def image_exists(conn: Connection, image_id: UUID) -> bool:
+    row = await (await conn.execute("SELECT 1 FROM images WHERE id = %s", [image_id])).fetchone()
+    return row is not None

@@ -95,6 +95,17 @@ async def list_tasks(
         return await repository.list_tasks(conn, owner, limit, position)
 
 
+@router.post("/images/{image_id}/source-stored", status_code=status.HTTP_204_NO_CONTENT)
+async def source_stored(image_id: UUID, pool: Pool, publisher: Publisher) -> None:
+    """The gateway uploaded a spooled source: its job can go."""
+    async with pool.connection() as conn:
+        waiting = await repository.mark_source_stored(conn, image_id)
+        if not waiting and not await repository.image_exists(conn, image_id):
+            raise NotFound(f"image {image_id} not found")
+    if waiting:
+        publisher.publish_soon([image_id])
+
+
 @router.get("/images/{image_id}")
 async def get_image(image_id: UUID, pool: Pool, owner: Owner = None) -> StoredImage:
     async with pool.connection() as conn:

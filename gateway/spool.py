@@ -1,0 +1,184 @@
+"""The gateway's spool: sources it accepted while S3 refused them, kept on local disk.
+
+A file is written to `{id}.data.part`, renamed to `{id}.data` once complete and fsynced,
+and becomes visible to the drain loop only when its `{id}.json` is written, after the task
+that owns it exists. A restarted gateway finds its spool as it left it and carries on.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+from uuid import UUID
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from common.errors import ServiceError
+from gateway.task_client import TaskServiceClient
+
+log = logging.getLogger(__name__)
+
+# Data files with no task after this long belong to requests that died half-way.
+_ORPHAN_SECONDS = 24 * 3600
+
+
+class SpoolFull(ServiceError):
+    status_code = 503
+    code = "spool_full"
+
+
+@dataclass
+class SpoolEntry:
+    image_id: str
+    key: str
+    content_type: str
+    attempts: int = 0
+    next_attempt_at: float = 0.0
+
+
+class SpoolWriter:
+    """One file on its way into the spool."""
+
+    def __init__(self, spool: "Spool", path: Path) -> None:
+        self._spool = spool
+        self._path = path
+        self._file: BinaryIO | None = path.open("wb")
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._spool.reserve(len(data))
+        self.size += len(data)
+        assert self._file is not None
+        self._file.write(data)
+
+    async def close(self) -> None:
+        assert self._file is not None
+        file, self._file = self._file, None
+        await asyncio.to_thread(_sync_and_close, file)
+        self._path.rename(self._path.with_suffix(""))
+
+    def abandon(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._path.unlink(missing_ok=True)
+        self._spool.release(self.size)
+
+
+def _sync_and_close(file: BinaryIO) -> None:
+    file.flush()
+    os.fsync(file.fileno())
+    file.close()
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int, retry_delays: list[float]) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes
+        self._retry_delays = retry_delays
+        directory.mkdir(parents=True, exist_ok=True)
+        self._forget_orphans()
+        self.used_bytes = sum(p.stat().st_size for p in directory.glob("*.data*"))
+
+    def _forget_orphans(self) -> None:
+        cutoff = time.time() - _ORPHAN_SECONDS
+        for data in self.directory.glob("*.data*"):
+            if not self._meta(data.name.split(".")[0]).exists() and data.stat().st_mtime < cutoff:
+                data.unlink(missing_ok=True)
+
+    def _data(self, image_id: str) -> Path:
+        return self.directory / f"{image_id}.data"
+
+    def _meta(self, image_id: str) -> Path:
+        return self.directory / f"{image_id}.json"
+
+    def reserve(self, size: int) -> None:
+        if self.used_bytes + size > self.max_bytes:
+            raise SpoolFull(
+                "storage is unavailable and the spool is full; nothing was accepted",
+                headers={"Retry-After": "30"},
+            )
+        self.used_bytes += size
+
+    def release(self, size: int) -> None:
+        self.used_bytes = max(0, self.used_bytes - size)
+
+    def open(self, image_id: UUID) -> SpoolWriter:
+        return SpoolWriter(self, self.directory / f"{image_id}.data.part")
+
+    def commit(self, entries: list[SpoolEntry]) -> None:
+        """The task exists: hand the files to the drain loop."""
+        for entry in entries:
+            self._write_meta(entry)
+
+    def _write_meta(self, entry: SpoolEntry) -> None:
+        meta = self._meta(entry.image_id)
+        temporary = meta.with_suffix(".json.part")
+        temporary.write_text(json.dumps(asdict(entry)))
+        temporary.rename(meta)
+
+    def discard(self, image_ids: list[str]) -> None:
+        for image_id in image_ids:
+            data = self._data(image_id)
+            if data.exists():
+                self.release(data.stat().st_size)
+            data.unlink(missing_ok=True)
+            self._meta(image_id).unlink(missing_ok=True)
+
+    def due(self) -> list[SpoolEntry]:
+        now = time.time()
+        entries = []
+        for meta in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+            entry = SpoolEntry(**json.loads(meta.read_text()))
+            if entry.next_attempt_at <= now:
+                entries.append(entry)
+        return entries
+
+    def postpone(self, entry: SpoolEntry) -> float:
+        delay = self._retry_delays[min(entry.attempts, len(self._retry_delays) - 1)]
+        entry.attempts += 1
+        entry.next_attempt_at = time.time() + delay
+        self._write_meta(entry)
+        return delay
+
+    async def drain_once(self, s3: Any, bucket: str, tasks: TaskServiceClient) -> int:
+        """Upload what is due; returns how many files left the spool."""
+        drained = 0
+        for entry in self.due():
+            path = self._data(entry.image_id)
+            try:
+                await asyncio.to_thread(
+                    s3.upload_file,
+                    str(path),
+                    bucket,
+                    entry.key,
+                    ExtraArgs={"ContentType": entry.content_type},
+                )
+                known = await tasks.source_stored(UUID(entry.image_id))
+            except (BotoCoreError, ClientError, ServiceError, OSError) as error:
+                delay = self.postpone(entry)
+                log.warning("spooled %s not uploaded (%s); again in %g s", entry.key, error, delay)
+                continue
+            if not known:
+                with contextlib.suppress(BotoCoreError, ClientError):
+                    await asyncio.to_thread(s3.delete_object, Bucket=bucket, Key=entry.key)
+            self.discard([entry.image_id])
+            drained += 1
+            log.info("spooled source %s uploaded", entry.key)
+        return drained
+
+
+async def drain_forever(
+    spool: Spool, s3: Any, bucket: str, tasks: TaskServiceClient, interval_seconds: float
+) -> None:
+    while True:
+        try:
+            await spool.drain_once(s3, bucket, tasks)
+        except Exception:
+            log.exception("spool drain failed")
+        await asyncio.sleep(interval_seconds)
