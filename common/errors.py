@@ -5,6 +5,7 @@ Every error answers `{"error": {"code", "message", "details"}}` (DESIGN.md §2).
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -66,6 +67,14 @@ def install_error_handlers(app: FastAPI) -> None:
         ]
         return JSONResponse(
             error_body("invalid_parameter", "the request is not valid", details), status_code=400
+        )
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_down(request: Request, error: psycopg.OperationalError) -> JSONResponse:
+        return JSONResponse(
+            error_body("dependency_unavailable", "PostgreSQL is unavailable; retry later"),
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(StarletteHTTPException)
