@@ -1,24 +1,35 @@
 import pyvips
 
+from processor.engine import geometry
 from processor.engine.context import Context, StepOrderError
+from schemas.images import SourceFormat
 
 
 def load(ctx: Context) -> None:
     """Decode once, straight to the planned size.
 
-    libvips' thumbnail shrinks while decoding where the format allows it (JPEG DCT scaling,
-    WebP and HEIF scaled decode, SVG rendering at size), turns the picture upright by its EXIF
-    orientation, and converts an embedded colour profile (or CMYK) to sRGB.
+    libvips' thumbnail turns the picture upright by its EXIF orientation, converts an
+    embedded colour profile (or CMYK) to sRGB, and resizes with premultiplied alpha. Where the
+    format allows, the decoder itself shrinks first: JPEG by DCT scaling (chosen here, see
+    `geometry.jpeg_shrink`), WebP and HEIF by scaled decoding, SVG by rendering at size.
     """
     if ctx.decode_size is None:
         raise StepOrderError("load needs plan_decode first")
+    info = ctx.need_info()
+    target = ctx.decode_size
     # fail_on=error makes a truncated file an error rather than a grey-filled picture.
+    if info.format is SourceFormat.JPEG:
+        decoded = pyvips.Image.new_from_buffer(
+            ctx.data,
+            "",
+            shrink=geometry.jpeg_shrink(info.size, target),
+            access="sequential",
+            fail_on="error",
+        )
+        ctx.image = decoded.thumbnail_image(target.width, height=target.height, size="force")
+        return
     # thumbnail_buffer does not pass its own fail_on argument on to the loader.
     options = "fail_on=error,n=-1" if ctx.animate else "fail_on=error"
     ctx.image = pyvips.Image.thumbnail_buffer(
-        ctx.data,
-        ctx.decode_size.width,
-        height=ctx.decode_size.height,
-        size="force",
-        option_string=options,
+        ctx.data, target.width, height=target.height, size="force", option_string=options
     )

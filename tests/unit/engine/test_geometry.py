@@ -1,7 +1,7 @@
 import pytest
 
 from processor.engine import Fit, Size, Variant
-from processor.engine.geometry import Geometry, decode_size, plan
+from processor.engine.geometry import Geometry, decode_size, jpeg_shrink, plan
 
 SOURCE = Size(4000, 3000)
 
@@ -63,3 +63,21 @@ def test_a_stretched_variant_is_covered_by_its_larger_axis() -> None:
         plan(SOURCE, Variant("b", 200)),
     ]
     assert decode_size(SOURCE, geometries) == Size(1000, 750)
+
+
+@pytest.mark.parametrize(
+    ("target", "shrink"),
+    [
+        (Size(4000, 3000), 1),
+        (Size(2001, 1500), 1),
+        (Size(2000, 1500), 2),
+        (Size(1200, 900), 2),
+        (Size(1000, 750), 4),
+        (Size(999, 100), 4),
+        (Size(500, 375), 8),
+        (Size(10, 10), 8),
+        (Size(8000, 6000), 1),
+    ],
+)
+def test_jpeg_shrink_is_the_largest_that_still_covers_the_target(target: Size, shrink: int) -> None:
+    assert jpeg_shrink(SOURCE, target) == shrink

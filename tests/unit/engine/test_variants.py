@@ -29,16 +29,45 @@ def test_several_variants_come_back_in_order_with_their_own_sizes() -> None:
 
 
 def test_the_source_is_decoded_once_for_all_variants(monkeypatch: pytest.MonkeyPatch) -> None:
-    calls: list[tuple[int, int]] = []
+    decodes: list[tuple[int, int]] = []
     original: Callable[..., pyvips.Image] = pyvips.Image.thumbnail_buffer
 
     def counting(data: bytes, width: int, **options: object) -> pyvips.Image:
-        calls.append((width, int(options["height"])))  # type: ignore[call-overload]
+        decodes.append((width, int(options["height"])))  # type: ignore[call-overload]
         return original(data, width, **options)
 
     monkeypatch.setattr(pyvips.Image, "thumbnail_buffer", counting)
-    process_image(samples.jpeg(samples.photo(1000, 800)), ECOMMERCE[:3])
-    assert calls == [(1000, 800)]
-    calls.clear()
-    process_image(samples.jpeg(samples.photo(4000, 3000)), ECOMMERCE)
-    assert calls == [(2500, 1875)]
+    process_image(samples.png(samples.photo(1000, 800)), ECOMMERCE[:3])
+    assert decodes == [(1000, 800)]
+    decodes.clear()
+    process_image(samples.png(samples.photo(4000, 3000)), ECOMMERCE)
+    assert decodes == [(2500, 1875)]
+
+
+@pytest.mark.parametrize(
+    ("variants", "shrink"),
+    [
+        ([Variant(width=1200, height=1200)], 2),
+        ([Variant(width=400)], 8),
+        ([Variant(width=3000)], 1),
+        (ECOMMERCE, 1),
+        (ECOMMERCE[:2], 4),
+    ],
+)
+def test_jpeg_is_decoded_once_shrunk_as_far_as_the_largest_variant_allows(
+    monkeypatch: pytest.MonkeyPatch, variants: list[Variant], shrink: int
+) -> None:
+    loads: list[dict[str, object]] = []
+    original: Callable[..., pyvips.Image] = pyvips.Image.new_from_buffer
+
+    def recording(data: bytes, options: str, **kwargs: object) -> pyvips.Image:
+        loads.append(kwargs)
+        return original(data, options, **kwargs)
+
+    data = samples.jpeg(samples.photo(4000, 3000))
+    monkeypatch.setattr(pyvips.Image, "new_from_buffer", recording)
+    outputs = process_image(data, variants)
+    header, decode = loads
+    assert "shrink" not in header
+    assert decode["shrink"] == shrink
+    assert [o.variant for o in outputs] == [v.name for v in variants]
