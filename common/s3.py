@@ -22,5 +22,9 @@ def s3_client(settings: S3Settings, *, timeout_seconds: float = 10, attempts: in
             connect_timeout=timeout_seconds,
             read_timeout=timeout_seconds,
             retries={"max_attempts": attempts, "mode": "standard"},
+            # Content integrity is the transport's and the server's job here; the optional
+            # CRC checksums cost CPU per object and not every S3-compatible server takes them.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         ),
     )

@@ -76,10 +76,6 @@ def create_app(settings: Settings) -> faust.App:
         / f"{settings.processor_group}-{settings.processor_port}",
         topic_partitions=settings.kafka_partitions,
         topic_disable_leader=True,
-        # Jobs take seconds, not milliseconds: fetch few at a time so that a rebalance finds
-        # little in flight.
-        broker_max_poll_records=settings.processor_concurrency,
-        stream_buffer_maxsize=settings.processor_concurrency * 2,
     )
     runtime = Runtime(settings)
     jobs = app.topic(topics.IMAGE_JOBS, value_serializer="raw", internal=False)
