@@ -18,6 +18,7 @@ from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from common import metrics
 from common.errors import ServiceError
 from gateway.task_client import TaskServiceClient
 
@@ -96,6 +97,15 @@ class Spool:
 
     def _meta(self, image_id: str) -> Path:
         return self.directory / f"{image_id}.json"
+
+    @property
+    def used_bytes(self) -> int:
+        return self._used_bytes
+
+    @used_bytes.setter
+    def used_bytes(self, value: int) -> None:
+        self._used_bytes = value
+        metrics.SPOOL_BYTES.set(value)
 
     def reserve(self, size: int) -> None:
         if self.used_bytes + size > self.max_bytes:

@@ -12,7 +12,9 @@ from typing import Any
 
 import faust
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from common import metrics
 from common.db import open_pool
 from common.kafka import create_producer, ensure_topics
 from common.s3 import s3_client
@@ -22,6 +24,8 @@ from processor.settings import Settings
 from schemas import topics
 
 log = logging.getLogger(__name__)
+
+_LAG_INTERVAL_SECONDS = 5.0
 
 
 class Runtime:
@@ -94,6 +98,27 @@ def create_app(settings: Settings) -> faust.App:
     @app.page("/healthz")
     async def healthz(self: View, request: Request) -> Response:
         return self.json({"status": "ok"})
+
+    @app.page("/metrics")
+    async def metrics_page(self: View, request: Request) -> Response:
+        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+
+    async def measure_lag() -> None:
+        consumer = app.consumer
+        lags = {}
+        for tp in consumer.assignment():
+            if tp.topic != topics.IMAGE_JOBS:
+                continue
+            position = await consumer.position(tp)
+            highwater = consumer.highwater(tp)
+            if position is not None and highwater is not None:
+                lags[tp.partition] = max(0, highwater - position)
+        # Partitions that moved to another replica must not keep their last value here.
+        metrics.CONSUMER_LAG.clear()
+        for partition, lag in lags.items():
+            metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
+
+    app.timer(interval=_LAG_INTERVAL_SECONDS)(measure_lag)
 
     return app
 

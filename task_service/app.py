@@ -8,6 +8,7 @@ from common.db import open_pool
 from common.errors import install_error_handlers
 from common.http import health_router, serve
 from common.kafka import create_producer, ensure_topics
+from common.metrics import install_metrics
 from processor.sources import UrlFetchPolicy
 from task_service.migrate import migrate
 from task_service.settings import Settings
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="pixelmill task_service", lifespan=lifespan)
     install_error_handlers(app)
+    install_metrics(app, "task_service")
     app.include_router(health_router)
     app.include_router(tasks_router)
     return app

@@ -17,6 +17,7 @@ from uuid import UUID, uuid4
 from botocore.exceptions import BotoCoreError, ClientError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from common import metrics
 from gateway.spool import Spool, SpoolWriter
 from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMediaType
 from processor.engine.formats import sniff
@@ -115,6 +116,7 @@ class _SourceUpload:
             self._start_spooling()
 
     async def write(self, data: bytes) -> None:
+        metrics.UPLOADED_BYTES.inc(len(data))
         self.size += len(data)
         if self.size > self._limits.max_file_bytes:
             raise PayloadTooLarge(

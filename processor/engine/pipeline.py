@@ -1,5 +1,6 @@
 """The engine's steps in order, and the two entry points that run them."""
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -52,7 +53,7 @@ DECODE: tuple[Step, ...] = (
     to_srgb,
     share_source,
 )
-RENDER: tuple[Step, ...] = (
+TRANSFORM: tuple[Step, ...] = (
     choose_format,
     plan_geometry,
     take_first_frame,
@@ -60,8 +61,13 @@ RENDER: tuple[Step, ...] = (
     crop,
     pad,
     flatten,
-    encode,
 )
+ENCODE: tuple[Step, ...] = (encode,)
+
+# Told how long each stage took: "decode" once, "transform" and "encode" per variant.
+# libvips is lazy, so most pixel work lands where pixels are finally needed: in "encode",
+# or in "decode" when several variants share one decoded copy.
+StageListener = Callable[[str, float], None]
 
 # libvips' message when libheif lacks a codec, e.g. HEVC in builds without libde265.
 _CODEC_MISSING = "has not been built in"
@@ -77,21 +83,41 @@ def probe(data: bytes, limits: Limits = DEFAULT_LIMITS) -> SourceInfo:
 
 
 def process_image(
-    data: bytes, variants: Sequence[Variant], limits: Limits = DEFAULT_LIMITS
+    data: bytes,
+    variants: Sequence[Variant],
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    on_stage: StageListener | None = None,
 ) -> list[Output]:
     """Every variant of the image in `data`, in order, from a single decode.
 
     Raises only `EngineError`.
     """
     ctx = Context(data=data, limits=limits, variants=tuple(variants))
+    timed = _timed(on_stage)
     with _typed_errors():
-        _run(ctx, (check_variants, *PROBE, *DECODE))
-        return [_render(ctx, variant) for variant in ctx.variants]
+        timed("decode", ctx, (check_variants, *PROBE, *DECODE))
+        return [_render(ctx, variant, timed) for variant in ctx.variants]
 
 
-def _render(source: Context, variant: Variant) -> Output:
+def _timed(on_stage: StageListener | None) -> Callable[[str, Context, Sequence[Step]], None]:
+    def run(stage: str, ctx: Context, steps: Sequence[Step]) -> None:
+        if on_stage is None:
+            _run(ctx, steps)
+            return
+        started = time.perf_counter()
+        _run(ctx, steps)
+        on_stage(stage, time.perf_counter() - started)
+
+    return run
+
+
+def _render(
+    source: Context, variant: Variant, timed: Callable[[str, Context, Sequence[Step]], None]
+) -> Output:
     ctx = replace(source, variant=variant)
-    _run(ctx, RENDER)
+    timed("transform", ctx, TRANSFORM)
+    timed("encode", ctx, ENCODE)
     if ctx.output is None:
         raise InternalError(f"variant {variant.name} produced no output")
     return ctx.output

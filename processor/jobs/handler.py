@@ -1,6 +1,7 @@
 """One image job from claim to recorded outcome."""
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ import psycopg
 from confluent_kafka import Producer
 from pydantic import BaseModel, ValidationError
 
+from common import metrics
 from common.db import Connection, Pool
 from common.task_state import FinishedTask
 from processor import engine
@@ -105,6 +107,10 @@ class JobHandler:
         if claim is None:
             log.info("job for image %s skipped: finished, cancelled or held", job.image_id)
             return
+        with metrics.IMAGES_IN_FLIGHT.track_inprogress():
+            await self._run(job, claim)
+
+    async def _run(self, job: ImageJob, claim: Claim) -> None:
         try:
             stored = await self._process(job)
         except asyncio.CancelledError:
@@ -123,14 +129,20 @@ class JobHandler:
             await self._record_done(job, claim, stored)
 
     async def _process(self, job: ImageJob) -> list[StoredOutput]:
-        data = await self._fetch(job)
+        with metrics.STAGE_DURATION.labels("fetch").time():
+            data = await self._fetch(job)
+        metrics.SOURCE_BYTES.labels(job.source.kind).inc(len(data))
         variants = [engine_variant(spec) for spec in job.variants]
         loop = asyncio.get_running_loop()
         outputs = await loop.run_in_executor(
-            self._engine_pool, engine.process_image, data, variants, self._limits
+            self._engine_pool,
+            functools.partial(
+                engine.process_image, data, variants, self._limits, on_stage=_observe_stage
+            ),
         )
         del data
-        return list(await asyncio.gather(*(self._store(job, output) for output in outputs)))
+        with metrics.STAGE_DURATION.labels("store").time():
+            return list(await asyncio.gather(*(self._store(job, output) for output in outputs)))
 
     async def _fetch(self, job: ImageJob) -> bytes:
         if job.source.kind == "url":
@@ -149,6 +161,7 @@ class JobHandler:
         await asyncio.to_thread(
             storage.write_result, self._s3, self._settings.s3_bucket, key, output
         )
+        metrics.OUTPUT_BYTES.labels(output.format.value).inc(len(output.data))
         return StoredOutput(
             variant=output.variant,
             format=output.format.value,
@@ -165,6 +178,7 @@ class JobHandler:
         if not recorded:
             log.warning("image %s: lease lost before its outcome was recorded", job.image_id)
             return
+        metrics.IMAGES_FINISHED.labels("done", "").inc()
         outputs = [
             OutputView(
                 variant=s.variant,
@@ -198,6 +212,7 @@ class JobHandler:
                 lambda conn: repository.record_retrying(conn, claim, self.worker_id, error, delay)
             )
             if due is not None:
+                metrics.RETRIES_SCHEDULED.labels(error.code.value).inc()
                 log.info("image %s: %s, retry at %s", job.image_id, error.code, due.isoformat())
                 self._emit(
                     topics.IMAGE_EVENTS,
@@ -219,7 +234,9 @@ class JobHandler:
         if not recorded:
             return
         log.info("image %s failed: %s", job.image_id, final.code)
+        metrics.IMAGES_FINISHED.labels("failed", final.code.value).inc()
         if not error.permanent:
+            metrics.DLQ_RECORDS.inc()
             self._emit(
                 topics.IMAGE_JOBS_DLQ, job.image_id, DeadLetter(job=job, error=info, at=_now())
             )
@@ -240,6 +257,7 @@ class JobHandler:
         if finished is None:
             return
         log.info("task %s finished: %s", finished.task_id, finished.status)
+        metrics.TASKS_FINISHED.labels(finished.status.value).inc()
         self._emit(
             topics.TASK_EVENTS,
             finished.task_id,
@@ -272,6 +290,10 @@ class JobHandler:
                 log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _DB_RETRY_MAX_SECONDS)
+
+
+def _observe_stage(stage: str, seconds: float) -> None:
+    metrics.STAGE_DURATION.labels(stage).observe(seconds)
 
 
 def _now() -> datetime:

@@ -11,6 +11,7 @@ from uuid import UUID
 from confluent_kafka import KafkaError, Message, Producer
 from pydantic import BaseModel
 
+from common import metrics
 from common.db import Pool
 from schemas import topics
 from schemas.records import ImageJob
@@ -58,6 +59,7 @@ class JobPublisher:
         async with self._pool.connection() as conn:
             jobs = await repository.jobs_for(conn, image_ids)
         acknowledged = await self.send(jobs)
+        metrics.JOBS_PUBLISHED.labels("submit").inc(len(acknowledged))
         if acknowledged:
             async with self._pool.connection() as conn:
                 await repository.mark_enqueued(conn, acknowledged)

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 
+from common import metrics
 from common.db import Pool
 from task_service.tasks import repository
 from task_service.tasks.publisher import JobPublisher
@@ -20,6 +21,7 @@ async def reconcile_once(
             return 0
         acknowledged = await publisher.send(jobs)
         await repository.mark_enqueued(conn, acknowledged)
+    metrics.JOBS_PUBLISHED.labels("reconciler").inc(len(acknowledged))
     log.info("reconciler resent %d of %d jobs", len(acknowledged), len(jobs))
     return len(acknowledged)
 

@@ -269,3 +269,29 @@ async def mark_source_stored(conn: Connection, image_id: UUID) -> bool:
 async def image_exists(conn: Connection, image_id: UUID) -> bool:
     row = await (await conn.execute("SELECT 1 FROM images WHERE id = %s", [image_id])).fetchone()
     return row is not None
+
+
+# Every UTC day of the period has a row (LEFT JOIN), so quiet days count zero. Ranges over
+# finished_at rather than a cast of it, so that an index on finished_at could serve it.
+_DAILY_IMAGE_COUNTS = """
+WITH days AS (
+    SELECT (now() AT TIME ZONE 'UTC')::date - back AS day
+    FROM generate_series(0, %(period_days)s - 1) AS back
+)
+SELECT days.day,
+       count(*) FILTER (WHERE images.status = 'done') AS done,
+       count(*) FILTER (WHERE images.status = 'failed') AS failed
+FROM days
+LEFT JOIN images
+       ON images.status IN ('done', 'failed')
+      AND images.finished_at >= days.day::timestamp AT TIME ZONE 'UTC'
+      AND images.finished_at < (days.day + 1)::timestamp AT TIME ZONE 'UTC'
+GROUP BY days.day
+ORDER BY days.day
+"""
+
+
+async def daily_image_counts(conn: Connection, period_days: int) -> list[Row]:
+    """Images done and failed per UTC day, over the last `period_days` days, today last."""
+    cursor = await conn.execute(_DAILY_IMAGE_COUNTS, {"period_days": period_days})
+    return await cursor.fetchall()

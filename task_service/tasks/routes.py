@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from common.db import Pool as DbPool
 from common.errors import NotFound, ServiceError
+from schemas.stats import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, DailyImageCounts, ImageStats
 from schemas.tasks import CreateTaskCommand, StoredImage, TaskPage, TaskView
 from task_service.tasks import repository, service
 from task_service.tasks.publisher import JobPublisher
@@ -113,3 +114,16 @@ async def get_image(image_id: UUID, pool: Pool, owner: Owner = None) -> StoredIm
     if image is None:
         raise NotFound(f"image {image_id} not found")
     return image
+
+
+@router.get("/stats")
+async def image_stats(
+    pool: Pool,
+    period_days: Annotated[int, Query(ge=1, le=MAX_PERIOD_DAYS)] = DEFAULT_PERIOD_DAYS,
+) -> ImageStats:
+    """Images done and failed per UTC day, for the gateway's admin stats."""
+    async with pool.connection() as conn:
+        rows = await repository.daily_image_counts(conn, period_days)
+    return ImageStats(
+        period_days=period_days, days=[DailyImageCounts.model_validate(row) for row in rows]
+    )

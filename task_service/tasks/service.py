@@ -5,6 +5,7 @@ from uuid import UUID
 
 from psycopg import errors as pg_errors
 
+from common import metrics
 from common.db import Pool
 from common.errors import NotFound
 from schemas import topics
@@ -38,6 +39,7 @@ async def create_task(
     if view is None:
         raise NotFound(f"task {task_id} vanished")
     if existing is None:
+        metrics.TASKS_CREATED.inc()
         publisher.publish_soon([image.id for image in command.images])
     return view, existing is None
 
@@ -53,6 +55,7 @@ async def cancel_task(
         topics.TASK_EVENTS, task_id, TaskCancelled(task_id=task_id, owner=task_owner, at=now)
     )
     if finished is not None:
+        metrics.TASKS_FINISHED.labels(finished.status.value).inc()
         publisher.emit(
             topics.TASK_EVENTS,
             task_id,

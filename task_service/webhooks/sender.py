@@ -11,6 +11,7 @@ import logging
 import time
 import uuid
 
+from common import metrics
 from common.db import Pool
 from processor.sources import SourceError, UrlFetchPolicy, post_to_url
 from schemas.records import TaskCompleted
@@ -79,6 +80,8 @@ class WebhookSender:
             await repository.record_attempt(
                 conn, webhook, delivery_id, status, error, duration_ms, retry_in
             )
+        outcome = "delivered" if error is None else "failed" if retry_in is not None else "given_up"
+        metrics.WEBHOOK_ATTEMPTS.labels(outcome).inc()
         if error is None:
             log.info("webhook of task %s delivered (attempt %d)", webhook.task_id, attempt)
         else:
