@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from starlette.routing import Match
 
 # Image work takes from milliseconds (a small fetch) to tens of seconds (a huge decode).
 _IMAGE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -81,11 +80,9 @@ def metrics_response() -> Response:
 
 
 def _route_template(request: Request) -> str:
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.FULL:
-            return str(getattr(route, "path", "unmatched"))
-    return "unmatched"
+    # The router leaves the matched route in the scope; a path that matched none is one label.
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "unmatched"))
 
 
 def install_metrics(app: FastAPI, service: str) -> None:
@@ -98,9 +95,7 @@ def install_metrics(app: FastAPI, service: str) -> None:
         started = time.perf_counter()
         response = await call_next(request)
         route = _route_template(request)
-        HTTP_DURATION.labels(service, route, request.method).observe(
-            time.perf_counter() - started
-        )
+        HTTP_DURATION.labels(service, route, request.method).observe(time.perf_counter() - started)
         HTTP_REQUESTS.labels(service, route, request.method, str(response.status_code)).inc()
         return response
 

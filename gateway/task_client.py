@@ -6,6 +6,8 @@ from uuid import UUID
 import httpx
 
 from common.errors import DependencyUnavailable, ServiceError
+from common.http import REQUEST_ID_HEADER
+from common.log import current_context
 from schemas.tasks import CreateTaskCommand, StoredImage, TaskPage, TaskView
 
 
@@ -22,7 +24,12 @@ class TaskServiceClient:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            request_id = current_context().get("request_id")
+            headers = {
+                **kwargs.pop("headers", {}),
+                **({REQUEST_ID_HEADER: request_id} if request_id else {}),
+            }
+            response = await self._http.request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as error:
             raise DependencyUnavailable(f"task_service is unavailable: {error}") from error
         if response.status_code >= 500:

@@ -16,7 +16,16 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from common import metrics
 from common.db import open_pool
+from common.health import (
+    Check,
+    failing,
+    kafka_check,
+    postgres_check,
+    readiness_body,
+    s3_check,
+)
 from common.kafka import create_producer, ensure_topics
+from common.log import logging_config
 from common.s3 import s3_client
 from processor import engine
 from processor.jobs.handler import JobHandler
@@ -37,6 +46,7 @@ class Runtime:
         self._handler: JobHandler | None = None
         self._lock = asyncio.Lock()
         self._closers: list[Any] = []
+        self._checks: dict[str, Check] = {}
 
     async def handler(self) -> JobHandler:
         async with self._lock:
@@ -55,16 +65,31 @@ class Runtime:
         )
         engine.set_threads_per_image(settings.processor_engine_threads)
         self._closers = [pool.close, lambda: producer.flush(30), engine_pool.shutdown]
+        s3 = s3_client(settings)
+        self._checks = {
+            "postgres": postgres_check(pool),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+            "s3": s3_check(s3, settings.s3_bucket),
+        }
         log.info("processor worker %s ready", self.worker_id)
         return JobHandler(
             settings, pool, s3_client(settings), producer, engine_pool, self.worker_id
         )
+
+    def checks(self) -> dict[str, Check]:
+        if self._handler is None:
+            return {"processor": _not_started}
+        return self._checks
 
     async def close(self) -> None:
         for close in self._closers:
             result = close()
             if asyncio.iscoroutine(result):
                 await result
+
+
+async def _not_started() -> None:
+    raise RuntimeError("the worker has not joined its consumer group yet")
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -99,9 +124,15 @@ def create_app(settings: Settings) -> faust.App:
     async def healthz(self: View, request: Request) -> Response:
         return self.json({"status": "ok"})
 
+    @app.page("/readyz")
+    async def readyz(self: View, request: Request) -> Response:
+        body, status = readiness_body(await failing(runtime.checks()))
+        return self.json(body, status=status)
+
     @app.page("/metrics")
     async def metrics_page(self: View, request: Request) -> Response:
-        return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset in content_type=, so the header is set as it is.
+        return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def measure_lag() -> None:
         consumer = app.consumer
@@ -129,5 +160,7 @@ def main() -> None:
     app = create_app(settings)
     # faust names the levels its own way.
     level = {"WARNING": "warn"}.get(settings.log_level, settings.log_level.lower())
-    worker = faust.Worker(app, loglevel=level)
+    worker = faust.Worker(
+        app, loglevel=level, logging_config=logging_config("processor", settings.log_level)
+    )
     worker.execute_from_commandline()

@@ -6,7 +6,8 @@ from fastapi import FastAPI
 
 from common.db import open_pool
 from common.errors import install_error_handlers
-from common.http import health_router, serve
+from common.health import kafka_check, postgres_check, readiness_router
+from common.http import health_router, install_request_ids, serve
 from common.kafka import create_producer, ensure_topics
 from common.metrics import install_metrics
 from processor.sources import UrlFetchPolicy
@@ -47,6 +48,10 @@ def create_app(settings: Settings) -> FastAPI:
         webhooks = asyncio.create_task(run_sender(sender, settings.webhook_interval_seconds))
         app.state.pool = pool
         app.state.publisher = publisher
+        app.state.checks = {
+            "postgres": postgres_check(pool),
+            "kafka": kafka_check(settings.kafka_bootstrap_servers),
+        }
         try:
             yield
         finally:
@@ -59,7 +64,9 @@ def create_app(settings: Settings) -> FastAPI:
     app = FastAPI(title="pixelmill task_service", lifespan=lifespan)
     install_error_handlers(app)
     install_metrics(app, "task_service")
+    install_request_ids(app)
     app.include_router(health_router)
+    app.include_router(readiness_router(lambda: app.state.checks))
     app.include_router(tasks_router)
     return app
 
@@ -71,4 +78,5 @@ def main() -> None:
         settings.task_service_host,
         settings.task_service_port,
         settings.log_level,
+        "task_service",
     )

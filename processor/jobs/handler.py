@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from common import metrics
 from common.db import Connection, Pool
+from common.log import log_context
 from common.task_state import FinishedTask
 from processor import engine
 from processor.jobs import repository, storage
@@ -99,6 +100,10 @@ class JobHandler:
             # A record no version of ours wrote: keeping it would block its partition.
             log.error("skipped an unreadable job record: %s", error.errors()[:3])
             return
+        with log_context(task_id=job.task_id, image_id=job.image_id, request_id=job.request_id):
+            await self._handle(job)
+
+    async def _handle(self, job: ImageJob) -> None:
         claim = await self._db(
             lambda conn: repository.claim(
                 conn, job.image_id, self.worker_id, self._settings.processor_lease_seconds

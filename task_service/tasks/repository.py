@@ -10,6 +10,7 @@ from psycopg.types.json import Jsonb
 
 from common.db import Connection, Row
 from common.errors import Conflict, NotFound
+from common.log import current_context
 from common.task_state import FinishedTask, finish_task_if_complete
 from schemas.records import ImageJob, SourceRef
 from schemas.tasks import CreateTaskCommand, ProcessingParams, StoredImage, TaskPage, TaskView
@@ -35,8 +36,8 @@ async def find_existing(
 
 async def insert_task(conn: Connection, command: CreateTaskCommand) -> None:
     await conn.execute(
-        "INSERT INTO tasks (id, owner, params, callback_url, ref, idempotency_key)"
-        " VALUES (%s, %s, %s, %s, %s, %s)",
+        "INSERT INTO tasks (id, owner, params, callback_url, ref, idempotency_key, request_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s)",
         [
             command.id,
             command.owner,
@@ -44,6 +45,7 @@ async def insert_task(conn: Connection, command: CreateTaskCommand) -> None:
             command.callback_url,
             command.ref,
             command.idempotency_key,
+            current_context().get("request_id"),
         ],
     )
     async with conn.cursor() as cursor:
@@ -129,11 +131,13 @@ def _job(row: dict[str, Any]) -> ImageJob:
         attempt=row["attempts"] + 1,
         source=SourceRef(kind=row["source_kind"], ref=row["source_ref"]),
         variants=params.variants,
+        request_id=row["request_id"],
     )
 
 
 _SELECT_JOBS = sql.SQL(
-    "SELECT i.id, i.task_id, i.attempts, i.source_kind, i.source_ref, t.owner, t.params"
+    "SELECT i.id, i.task_id, i.attempts, i.source_kind, i.source_ref,"
+    " t.owner, t.params, t.request_id"
     " FROM images i JOIN tasks t ON t.id = i.task_id WHERE "
 )
 
