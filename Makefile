@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIXELMILL := $(BIN)/pixelmill
 
-.PHONY: install run test lint format down bench-engine
+.PHONY: install run test lint format down bench-engine bench-pipeline
 
 install: $(VENV)/.installed
 
@@ -34,3 +34,11 @@ format: install
 
 down:
 	@if [ -x $(PIXELMILL) ]; then $(PIXELMILL) stack down; fi
+
+# Benchmarks print ratios measured side by side in one run; see each script's docstring.
+bench-engine: install
+	$(BIN)/python -m bench.engine
+
+bench-pipeline: install
+	$(PIXELMILL) stack up
+	$(BIN)/python -m bench.pipeline

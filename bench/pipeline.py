@@ -1,0 +1,261 @@
+"""The whole pipeline against the engine alone, side by side in one run.
+
+Lanes, interleaved round by round on the same 2 MP photos and worker count
+(2 MP JPEG -> 1200 px JPEG q80, the `small-jpeg` case of bench/engine.py):
+
+- engine:    bench/engine.py's engine lane: `process_image` in a thread pool, nothing else;
+- processor: sources already in S3, a task created straight in task_service; from the
+             create call to the task's `finished_dt`: Kafka, the processor, S3 and PostgreSQL;
+- pipeline:  a 200-image multipart upload through the gateway; from the first byte sent to
+             the task's `finished_dt`.
+
+Then single-image latency, POST to `done`, p50 and p95. The local stack must be up
+(`pixelmill stack up`); the services are started here as real processes, on free ports, and
+stopped at the end. Stop `make run` first: a second processor would share the work.
+
+    python -m bench.pipeline            # 200 images, 3 rounds, 20 latency samples
+    python -m bench.pipeline --quick    # 60 images, 1 round, 5 samples
+"""
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import jwt
+
+from bench.engine import CORES, QUALITY, measure, photo_paths
+from common import dev
+from common.s3 import s3_client
+from common.settings import KeycloakSettings, S3Settings
+from schemas.images import OutputFormat
+from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, VariantSpec
+from tests.e2e.services import Service, base_environment, consumer_state, free_port
+
+CASE = "small-jpeg"
+PHOTOS = "2mp-jpeg"
+VARIANT = VariantSpec(
+    name="default", width=1200, height=1200, format=OutputFormat.JPG, quality=QUALITY
+)
+START_TIMEOUT_SECONDS = 120
+FINISH_TIMEOUT_SECONDS = 900
+
+
+class Services:
+    """task_service, the gateway and one processor, configured like production."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.group = f"pixelmill-bench-{uuid.uuid4().hex[:8]}"
+        ports = {name: free_port() for name in ("task", "gateway", "processor")}
+        env = base_environment(
+            {
+                "PIXELMILL_TASK_SERVICE_PORT": str(ports["task"]),
+                "PIXELMILL_TASK_SERVICE_URL": f"http://127.0.0.1:{ports['task']}",
+                "PIXELMILL_GATEWAY_PORT": str(ports["gateway"]),
+                "PIXELMILL_PROCESSOR_PORT": str(ports["processor"]),
+                "PIXELMILL_PROCESSOR_GROUP": self.group,
+                "PIXELMILL_PROCESSOR_ENGINE_THREADS": str(CORES),
+                # Fetching and storing overlap the pixels of other jobs.
+                "PIXELMILL_PROCESSOR_CONCURRENCY": os.environ.get("BENCH_CONC", str(CORES * 2)),
+                "PIXELMILL_LOG_LEVEL": "WARNING",
+            }
+        )
+        self.task_service = Service(
+            "task_service", "task-service", ports["task"], env, workdir / "task.log"
+        )
+        self.gateway = Service("gateway", "gateway", ports["gateway"], env, workdir / "gateway.log")
+        # The processor logs at INFO so that its joining the group can be seen.
+        self.processor = Service(
+            "processor",
+            "processor",
+            ports["processor"],
+            {**env, "PIXELMILL_LOG_LEVEL": "INFO"},
+            workdir / "processor.log",
+        )
+        self.all = [self.task_service, self.gateway, self.processor]
+
+    def start(self) -> None:
+        for service in self.all:
+            service.start()
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not (
+            all(s.healthy() for s in self.all)
+            and consumer_state(self.processor.log_text(), self.group) is not None
+        ):
+            dead = [s.tail() for s in self.all if s.exit_code() is not None]
+            if dead or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "services did not start:\n" + "\n".join(dead or [s.tail() for s in self.all])
+                )
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        for service in self.all:
+            service.terminate()
+        for service in self.all:
+            service.wait_stopped(30)
+
+
+@contextmanager
+def running_services() -> Iterator[Services]:
+    with tempfile.TemporaryDirectory(prefix="pixelmill-bench-") as workdir:
+        services = Services(Path(workdir))
+        services.start()
+        try:
+            yield services
+        finally:
+            services.stop()
+
+
+def bearer() -> tuple[dict[str, str], str]:
+    """A fresh token of the example shop's service account, and its subject (the owner)."""
+    settings = KeycloakSettings()
+    response = httpx.post(
+        f"{settings.keycloak_url}/realms/{settings.keycloak_realm}/protocol/openid-connect/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": dev.KEYCLOAK_SHOP_CLIENT_ID,
+            "client_secret": dev.KEYCLOAK_SHOP_CLIENT_SECRET,
+        },
+    ).raise_for_status()
+    token = response.json()["access_token"]
+    subject = jwt.decode(token, options={"verify_signature": False})["sub"]
+    return {"Authorization": f"Bearer {token}"}, str(subject)
+
+
+def _finished_at(client: httpx.Client, task_id: str) -> datetime:
+    deadline = time.monotonic() + FINISH_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        task = client.get(f"/api/v1/task/{task_id}").raise_for_status().json()
+        if task["finished_dt"]:
+            if task["status"] != "done":
+                raise RuntimeError(f"task {task_id} ended {task['status']}: {task['counts']}")
+            return datetime.fromisoformat(task["finished_dt"])
+        time.sleep(0.05)
+    raise RuntimeError(f"task {task_id} did not finish in {FINISH_TIMEOUT_SECONDS} s")
+
+
+def _upload_form(
+    paths: list[Path],
+) -> tuple[list[tuple[str, tuple[str, bytes, str]]], dict[str, str]]:
+    files = [("file", (path.name, path.read_bytes(), "image/jpeg")) for path in paths]
+    fields = {"variants": f"[{VARIANT.model_dump_json()}]"}
+    return files, fields
+
+
+def pipeline_lane(services: Services, paths: list[Path]) -> float:
+    """Images per second from the start of the upload to the last image done."""
+    files, fields = _upload_form(paths)
+    headers, _ = bearer()
+    with httpx.Client(base_url=services.gateway.url, timeout=600, headers=headers) as client:
+        started = time.time()
+        task = client.post("/api/v1/task", files=files, data=fields).raise_for_status().json()
+        finished = _finished_at(client, task["id"])
+    return len(paths) / (finished.timestamp() - started)
+
+
+def processor_lane(services: Services, paths: list[Path]) -> float:
+    """Images per second with the sources already in S3: the processor's own pace."""
+    settings = S3Settings()
+    s3 = s3_client(settings)
+    task_id = uuid.uuid4()
+    images = [NewImage(id=uuid.uuid4(), source_kind="s3", source_ref="") for _ in paths]
+    images = [
+        image.model_copy(update={"source_ref": f"sources/{task_id}/{image.id}"}) for image in images
+    ]
+    with ThreadPoolExecutor(8) as pool:
+        list(
+            pool.map(
+                lambda pair: s3.put_object(
+                    Bucket=settings.s3_bucket, Key=pair[0].source_ref, Body=pair[1].read_bytes()
+                ),
+                zip(images, paths, strict=True),
+            )
+        )
+    headers, owner = bearer()
+    command = CreateTaskCommand(
+        id=task_id,
+        owner=owner,
+        params=ProcessingParams(variants=[VARIANT]),
+        images=images,
+    )
+    with (
+        httpx.Client(base_url=services.task_service.url, timeout=60) as internal,
+        httpx.Client(base_url=services.gateway.url, timeout=60, headers=headers) as client,
+    ):
+        started = time.time()
+        internal.post(
+            "/internal/tasks",
+            content=command.model_dump_json(),
+            headers={"content-type": "application/json"},
+        ).raise_for_status()
+        finished = _finished_at(client, str(task_id))
+    return len(paths) / (finished.timestamp() - started)
+
+
+def latencies(services: Services, path: Path, samples: int) -> list[float]:
+    files, fields = _upload_form([path])
+    measured = []
+    headers, _ = bearer()
+    with httpx.Client(base_url=services.gateway.url, timeout=60, headers=headers) as client:
+        for _ in range(samples):
+            started = time.time()
+            task = client.post("/api/v1/task", files=files, data=fields).raise_for_status().json()
+            measured.append(_finished_at(client, task["id"]).timestamp() - started)
+    return measured
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=20, help="single-image latency samples")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.images, args.rounds, args.samples = 60, 1, 5
+
+    photos = photo_paths(PHOTOS)
+    paths = [photos[i % len(photos)] for i in range(args.images)]
+    results: dict[str, list[float]] = {"engine": [], "processor": [], "pipeline": []}
+    with running_services() as services:
+        # One small task first: connections, JIT-free warm caches, partitions assigned.
+        processor_lane(services, paths[: CORES * 2])
+        for round_number in range(1, args.rounds + 1):
+            results["engine"].append(measure("engine", CASE, args.images, CORES).images_per_second)
+            results["processor"].append(processor_lane(services, paths))
+            results["pipeline"].append(pipeline_lane(services, paths))
+            print(
+                f"round {round_number}: "
+                + ", ".join(f"{lane} {values[-1]:.1f} img/s" for lane, values in results.items()),
+                flush=True,
+            )
+        latency = sorted(latencies(services, paths[0], args.samples))
+
+    medians = {lane: statistics.median(values) for lane, values in results.items()}
+    print(
+        f"\n{args.images} x 2 MP JPEG -> 1200 px JPEG q{QUALITY}, {CORES} workers,"
+        f" median of {args.rounds} rounds"
+    )
+    print(f"{'lane':<12}{'images/s':>10}")
+    for lane, value in medians.items():
+        print(f"{lane:<12}{value:>10.1f}")
+    print(f"\nprocessor/engine  {medians['processor'] / medians['engine']:.2f}")
+    print(f"pipeline/engine   {medians['pipeline'] / medians['engine']:.2f}")
+    p95 = latency[min(len(latency) - 1, round(0.95 * (len(latency) - 1)))]
+    print(
+        f"single image POST -> done: p50 {statistics.median(latency) * 1000:.0f} ms,"
+        f" p95 {p95 * 1000:.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
