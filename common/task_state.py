@@ -1,7 +1,9 @@
-"""Task completion, shared by the processor (an image finished) and task_service (a cancel).
+"""Task state shared by the processor (an image changed) and task_service (a cancel).
 
-Outcomes of one task's images serialise on the task row (`lock_task`), so exactly one
-transaction sees the last open image close and marks the task finished.
+Every transaction that changes an image's status takes its task's row lock first
+(`lock_task`). So exactly one transaction sees the last open image close and marks the task
+finished, and the image_events ids of one task are handed out in commit order, which is what
+lets an event stream resume from "after id N" without ever skipping an event.
 """
 
 from dataclasses import dataclass

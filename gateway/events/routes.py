@@ -13,7 +13,7 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import StreamingResponse
 
 from common.db import Pool as DbPool
-from gateway.deps import Hub, Owner, Pool, SettingsDep, Tasks
+from gateway.deps import Hub, Pool, SettingsDep, Tasks, VisibleOwner
 from gateway.errors import ERROR_RESPONSES
 from gateway.events.hub import EventHub
 
@@ -36,7 +36,7 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 )
 async def task_events(
     task_id: UUID,
-    owner: Owner,
+    owner: VisibleOwner,
     tasks: Tasks,
     pool: Pool,
     hub: Hub,
@@ -59,6 +59,11 @@ async def _read(
     pool: DbPool, task_id: UUID, after: int
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     async with pool.connection() as conn:
+        # The task first: once it reads finished, every image event of the task committed
+        # before, so the events read next are complete.
+        task = await (
+            await conn.execute("SELECT status, finished_at FROM tasks WHERE id = %s", [task_id])
+        ).fetchone()
         rows = await (
             await conn.execute(
                 "SELECT id, image_id, status, attempts, error_code, created_at"
@@ -66,9 +71,6 @@ async def _read(
                 [task_id, after],
             )
         ).fetchall()
-        task = await (
-            await conn.execute("SELECT status, finished_at FROM tasks WHERE id = %s", [task_id])
-        ).fetchone()
     assert task is not None
     return rows, task
 

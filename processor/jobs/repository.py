@@ -35,6 +35,12 @@ async def claim(
 ) -> Claim | None:
     """Take the image for this worker; None if it is finished, cancelled or held by another."""
     async with conn.transaction():
+        task = await (
+            await conn.execute("SELECT task_id FROM images WHERE id = %s", [image_id])
+        ).fetchone()
+        if task is None:
+            return None
+        await lock_task(conn, task["task_id"])
         row = await (
             await conn.execute(
                 "UPDATE images SET status = 'processing', attempts = attempts + 1,"
@@ -113,6 +119,7 @@ async def record_retrying(
 ) -> datetime | None:
     """Schedule the next attempt; the reconciler republishes the job when it is due."""
     async with conn.transaction():
+        await lock_task(conn, claim.task_id)
         cursor = await conn.execute(
             "UPDATE images SET status = 'retrying', enqueued_at = NULL,"
             " next_attempt_at = now() + make_interval(secs => %s),"
@@ -128,6 +135,7 @@ async def record_retrying(
 async def release(conn: Connection, claim: Claim, worker: str) -> None:
     """Give the image back unprocessed (the worker is stopping); it is republished soon."""
     async with conn.transaction():
+        await lock_task(conn, claim.task_id)
         await conn.execute(
             "UPDATE images SET status = 'queued', attempts = attempts - 1, enqueued_at = NULL,"
             " lease_owner = NULL, lease_expires_at = NULL"
