@@ -2,7 +2,8 @@
 
 Each lane processes the same generated photos on all cores:
 
-- limit:  bare pyvips, thumbnail_buffer and encode, in a thread pool;
+- limit:  bare pyvips, thumbnail_buffer and encode, in a thread pool, with the engine's
+  process-wide libvips settings;
 - limit-shrink (12 MP JPEG single-size cases): bare pyvips decoding with the same JPEG
   shrink-on-load as the engine (thumbnail_buffer keeps a further 2x for its resampler), so
   that the engine's own overhead shows apart from that choice;
@@ -252,19 +253,18 @@ def run_lane(lane: str, case_name: str, images: int, workers: int) -> dict[str, 
     if lane == "pillow":
         executor = ProcessPoolExecutor(max_workers=workers)
         job: Callable[[Path], int] = partial(pillow_task, case_name)
-    elif lane.startswith("limit"):
-        import pyvips
-
-        # The engine's libvips threading (see set_threads_per_image), and nothing else of it.
-        pyvips.concurrency_set(max(1, CORES // workers))
-        executor = ThreadPoolExecutor(max_workers=workers)
-        job = limit_job(case, jpeg_shrink=lane == "limit-shrink")
     else:
+        # Importing the engine applies its process-wide libvips settings (loaders, operation
+        # cache, log forwarding). The limit lanes get them and the same threading too, so
+        # that lanes differ only in what they do per image.
         from processor.engine import set_threads_per_image
 
         set_threads_per_image(workers)
         executor = ThreadPoolExecutor(max_workers=workers)
-        job = engine_job(case, separate=lane == "engine-separate")
+        if lane.startswith("limit"):
+            job = limit_job(case, jpeg_shrink=lane == "limit-shrink")
+        else:
+            job = engine_job(case, separate=lane == "engine-separate")
     with executor:
         list(executor.map(job, paths[:1] * workers))
         cpu_before, started = _tree_cpu_seconds(), time.perf_counter()
