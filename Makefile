@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIXELMILL := $(BIN)/pixelmill
 
-.PHONY: install run test lint format down bench-engine bench-pipeline
+.PHONY: install prometheus run test lint format down bench-engine bench-pipeline
 
 install: $(VENV)/.installed
 
@@ -15,11 +15,17 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[dev,stack]'
 	@touch $@
 
+# Debian's prometheus package for tests/observability and `stack up --with-prometheus`;
+# installed only when promtool is missing (PROMTOOL names the one to look for).
+PROMTOOL ?= promtool
+prometheus:
+	@PROMTOOL='$(PROMTOOL)' sh infra/prometheus/install.sh
+
 run: install
 	$(PIXELMILL) stack up
 	$(PIXELMILL) run
 
-test: install
+test: install prometheus
 	$(PIXELMILL) stack up
 	$(BIN)/pytest
 

@@ -1,7 +1,8 @@
 """The whole pipeline against the engine alone, side by side in one run.
 
-Lanes, interleaved round by round on the same 2 MP photos and worker count
-(2 MP JPEG -> 1200 px JPEG q80, the `small-jpeg` case of bench/engine.py):
+Lanes, interleaved round by round on the same photos and worker count, for one single-size
+case of bench/engine.py (default `jpeg-to-jpeg`: 12 MP JPEG -> 1200 px JPEG q80; `--case
+small-jpeg` for 2 MP photos):
 
 - engine:    bench/engine.py's engine lane: `process_image` in a thread pool, nothing else;
 - processor: sources already in S3, a task created straight in task_service; from the
@@ -32,7 +33,7 @@ from pathlib import Path
 import httpx
 import jwt
 
-from bench.engine import CORES, QUALITY, measure, photo_paths
+from bench.engine import CASES, CORES, QUALITY, Case, measure, photo_paths
 from common import dev
 from common.s3 import s3_client
 from common.settings import KeycloakSettings, S3Settings
@@ -40,11 +41,20 @@ from schemas.images import OutputFormat
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, VariantSpec
 from tests.e2e.services import Service, base_environment, consumer_state, free_port
 
-CASE = "small-jpeg"
-PHOTOS = "2mp-jpeg"
-VARIANT = VariantSpec(
-    name="default", width=1200, height=1200, format=OutputFormat.JPG, quality=QUALITY
-)
+SINGLE_SIZE_CASES = ("jpeg-to-jpeg", "small-jpeg", "jpeg-to-webp", "webp-to-webp")
+
+
+def variant_of(case: Case) -> VariantSpec:
+    (box,) = case.boxes
+    return VariantSpec(
+        name="default",
+        width=box.width,
+        height=box.height,
+        format=OutputFormat(case.format),
+        quality=QUALITY,
+    )
+
+
 START_TIMEOUT_SECONDS = 120
 FINISH_TIMEOUT_SECONDS = 900
 
@@ -144,16 +154,15 @@ def _finished_at(client: httpx.Client, task_id: str) -> datetime:
 
 
 def _upload_form(
-    paths: list[Path],
+    paths: list[Path], variant: VariantSpec
 ) -> tuple[list[tuple[str, tuple[str, bytes, str]]], dict[str, str]]:
-    files = [("file", (path.name, path.read_bytes(), "image/jpeg")) for path in paths]
-    fields = {"variants": f"[{VARIANT.model_dump_json()}]"}
-    return files, fields
+    files = [("file", (path.name, path.read_bytes(), "application/octet-stream")) for path in paths]
+    return files, {"variants": f"[{variant.model_dump_json()}]"}
 
 
-def pipeline_lane(services: Services, paths: list[Path]) -> float:
+def pipeline_lane(services: Services, paths: list[Path], variant: VariantSpec) -> float:
     """Images per second from the start of the upload to the last image done."""
-    files, fields = _upload_form(paths)
+    files, fields = _upload_form(paths, variant)
     headers, _ = bearer()
     with httpx.Client(base_url=services.gateway.url, timeout=600, headers=headers) as client:
         started = time.time()
@@ -162,7 +171,7 @@ def pipeline_lane(services: Services, paths: list[Path]) -> float:
     return len(paths) / (finished.timestamp() - started)
 
 
-def processor_lane(services: Services, paths: list[Path]) -> float:
+def processor_lane(services: Services, paths: list[Path], variant: VariantSpec) -> float:
     """Images per second with the sources already in S3: the processor's own pace."""
     settings = S3Settings()
     s3 = s3_client(settings)
@@ -184,7 +193,7 @@ def processor_lane(services: Services, paths: list[Path]) -> float:
     command = CreateTaskCommand(
         id=task_id,
         owner=owner,
-        params=ProcessingParams(variants=[VARIANT]),
+        params=ProcessingParams(variants=[variant]),
         images=images,
     )
     with (
@@ -201,8 +210,8 @@ def processor_lane(services: Services, paths: list[Path]) -> float:
     return len(paths) / (finished.timestamp() - started)
 
 
-def latencies(services: Services, path: Path, samples: int) -> list[float]:
-    files, fields = _upload_form([path])
+def latencies(services: Services, path: Path, variant: VariantSpec, samples: int) -> list[float]:
+    files, fields = _upload_form([path], variant)
     measured = []
     headers, _ = bearer()
     with httpx.Client(base_url=services.gateway.url, timeout=60, headers=headers) as client:
@@ -215,6 +224,7 @@ def latencies(services: Services, path: Path, samples: int) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--case", choices=SINGLE_SIZE_CASES, default="jpeg-to-jpeg")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--samples", type=int, default=20, help="single-image latency samples")
@@ -223,28 +233,28 @@ def main() -> None:
     if args.quick:
         args.images, args.rounds, args.samples = 60, 1, 5
 
-    photos = photo_paths(PHOTOS)
+    case = CASES[args.case]
+    variant = variant_of(case)
+    photos = photo_paths(case.photos)
     paths = [photos[i % len(photos)] for i in range(args.images)]
     results: dict[str, list[float]] = {"engine": [], "processor": [], "pipeline": []}
     with running_services() as services:
-        # One small task first: connections, JIT-free warm caches, partitions assigned.
-        processor_lane(services, paths[: CORES * 2])
+        # One small task first: connections opened, partitions assigned, caches warm.
+        processor_lane(services, paths[: CORES * 2], variant)
         for round_number in range(1, args.rounds + 1):
-            results["engine"].append(measure("engine", CASE, args.images, CORES).images_per_second)
-            results["processor"].append(processor_lane(services, paths))
-            results["pipeline"].append(pipeline_lane(services, paths))
+            engine = measure("engine", args.case, args.images, CORES)
+            results["engine"].append(engine.images_per_second)
+            results["processor"].append(processor_lane(services, paths, variant))
+            results["pipeline"].append(pipeline_lane(services, paths, variant))
             print(
                 f"round {round_number}: "
                 + ", ".join(f"{lane} {values[-1]:.1f} img/s" for lane, values in results.items()),
                 flush=True,
             )
-        latency = sorted(latencies(services, paths[0], args.samples))
+        latency = sorted(latencies(services, paths[0], variant, args.samples))
 
     medians = {lane: statistics.median(values) for lane, values in results.items()}
-    print(
-        f"\n{args.images} x 2 MP JPEG -> 1200 px JPEG q{QUALITY}, {CORES} workers,"
-        f" median of {args.rounds} rounds"
-    )
+    print(f"\n{args.images} x {case.title}, {CORES} workers, median of {args.rounds} rounds")
     print(f"{'lane':<12}{'images/s':>10}")
     for lane, value in medians.items():
         print(f"{lane:<12}{value:>10.1f}")

@@ -18,7 +18,7 @@ def _up(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         settings.ready_timeout_seconds = args.timeout
     try:
-        stack.up(settings, _report, args.services)
+        stack.up(settings, _report, args.services, optional=args.with_prometheus)
     except StackError as error:
         print(f"pixelmill stack up failed: {error}", file=sys.stderr)
         if error.log_tail:
@@ -58,7 +58,15 @@ def register(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") ->
     actions = parser.add_subparsers(dest="action", required=True)
     up = actions.add_parser("up", help="start Kafka, PostgreSQL, S3 and Keycloak; wait for them")
     up.add_argument("--timeout", type=float, help="seconds to wait for readiness")
-    only = f"only these services ({', '.join(stack.SERVICE_NAMES)}); default all"
+    up.add_argument(
+        "--with-prometheus",
+        action="store_true",
+        help="also Prometheus on 127.0.0.1:19090, scraping the four services (Debian package)",
+    )
+    only = (
+        f"only these services ({', '.join(stack.SERVICE_NAMES)}); default all, "
+        "prometheus only with --with-prometheus or while it runs"
+    )
     up.add_argument("services", nargs="*", help=only)
     up.set_defaults(handler=_up)
     down = actions.add_parser("down", help="stop what `up` started")

@@ -44,6 +44,9 @@ class StackSettings(BaseSettings):
     # A JDK for Keycloak; by default the newest one on the machine that it supports.
     keycloak_java_home: Path | None = None
 
+    # Optional (`pixelmill stack up --with-prometheus`): Debian's `prometheus` package.
+    prometheus_port: int = dev.PROMETHEUS_PORT
+
     @property
     def logs_dir(self) -> Path:
         return self.dir / "logs"

@@ -10,6 +10,7 @@ from infra.local.service import LocalService, port_is_open
 from infra.local.services.kafka import Kafka
 from infra.local.services.keycloak import Keycloak
 from infra.local.services.postgres import Postgres
+from infra.local.services.prometheus import Prometheus
 from infra.local.services.seaweedfs import SeaweedFS
 from infra.local.settings import StackSettings
 
@@ -18,21 +19,35 @@ Report = Callable[[str], None]
 
 # Keycloak first: it is the slowest to prepare and to start.
 _SERVICE_CLASSES: tuple[type[LocalService], ...] = (Keycloak, Kafka, Postgres, SeaweedFS)
-SERVICE_NAMES = tuple(service_class.name for service_class in _SERVICE_CLASSES)
+# Started only when asked for (`up --with-prometheus`, or by name); otherwise they are part
+# of the stack while they run, so that `down` stops them and `status` shows them.
+_OPTIONAL_CLASSES: tuple[type[LocalService], ...] = (Prometheus,)
+SERVICE_NAMES = tuple(c.name for c in (*_SERVICE_CLASSES, *_OPTIONAL_CLASSES))
 
 
-def services(settings: StackSettings, only: list[str] | None = None) -> list[LocalService]:
-    """The stack's services, or those named in `only` (a name not in the stack is an error)."""
-    every = [service_class(settings) for service_class in _SERVICE_CLASSES]
+def services(
+    settings: StackSettings, only: list[str] | None = None, *, optional: bool = False
+) -> list[LocalService]:
+    """The stack's services, or those named in `only` (a name not in the stack is an error).
+
+    Optional services count when named, when `optional` is set, or while they run.
+    """
+    every = [service_class(settings) for service_class in (*_SERVICE_CLASSES, *_OPTIONAL_CLASSES)]
+    optional_names = {service_class.name for service_class in _OPTIONAL_CLASSES}
     if not only:
-        return every
+        return [
+            service
+            for service in every
+            if optional or service.name not in optional_names or service.process.pid() is not None
+        ]
     known = {service.name for service in every}
     unknown = sorted(set(only) - known)
     if unknown:
         raise StackError(
             ", ".join(unknown), f"no such service; the stack has {', '.join(sorted(known))}"
         )
-    return [service for service in every if service.name in only]
+    wanted = set(only) | (optional_names if optional else set())
+    return [service for service in every if service.name in wanted]
 
 
 def _fail(service: LocalService, message: str) -> StackError:
@@ -48,10 +63,18 @@ def _check_ports_free(service: LocalService) -> None:
         )
 
 
-def up(settings: StackSettings, report: Report, only: list[str] | None = None) -> None:
-    """Start what is not running and wait until every service answers. Idempotent."""
+def up(
+    settings: StackSettings,
+    report: Report,
+    only: list[str] | None = None,
+    *,
+    optional: bool = False,
+) -> None:
+    """Start what is not running and wait until every service answers. Idempotent.
+
+    `optional` adds the optional services (Prometheus) to the default set."""
     began = time.monotonic()
-    stack = services(settings, only)
+    stack = services(settings, only, optional=optional)
     to_start = [service for service in stack if service.process.pid() is None]
     for service in to_start:
         _check_ports_free(service)
