@@ -72,6 +72,11 @@ WEBHOOK_ATTEMPTS = Counter(
     ["outcome"],
 )
 SPOOL_BYTES = Gauge("pixelmill_spool_bytes", "Bytes of sources waiting in the gateway's spool")
+SPOOL_MAX_BYTES = Gauge("pixelmill_spool_max_bytes", "The gateway spool's capacity in bytes")
+JOBS_UNPUBLISHED = Gauge(
+    "pixelmill_jobs_unpublished",
+    "Queued images whose job Kafka has not acknowledged yet (grows while Kafka is down)",
+)
 UPLOADED_BYTES = Counter("pixelmill_upload_bytes_total", "Bytes of sources received by upload")
 
 

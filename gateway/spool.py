@@ -81,6 +81,7 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int, retry_delays: list[float]) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
+        metrics.SPOOL_MAX_BYTES.set(max_bytes)
         self._retry_delays = retry_delays
         directory.mkdir(parents=True, exist_ok=True)
         self._forget_orphans()

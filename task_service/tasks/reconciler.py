@@ -16,6 +16,7 @@ async def reconcile_once(
 ) -> int:
     """One pass; returns how many jobs were resent."""
     async with pool.connection() as conn, conn.transaction():
+        metrics.JOBS_UNPUBLISHED.set(await repository.count_unpublished(conn))
         jobs = await repository.claim_jobs_to_publish(conn, grace_seconds, batch)
         if not jobs:
             return 0

@@ -299,3 +299,13 @@ async def daily_image_counts(conn: Connection, period_days: int) -> list[Row]:
     """Images done and failed per UTC day, over the last `period_days` days, today last."""
     cursor = await conn.execute(_DAILY_IMAGE_COUNTS, {"period_days": period_days})
     return await cursor.fetchall()
+
+
+async def count_unpublished(conn: Connection) -> int:
+    row = await (
+        await conn.execute(
+            "SELECT count(*) AS n FROM images"
+            " WHERE enqueued_at IS NULL AND status = 'queued' AND NOT source_pending"
+        )
+    ).fetchone()
+    return int(row["n"]) if row else 0
