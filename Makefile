@@ -42,9 +42,10 @@ down:
 	@if [ -x $(PIXELMILL) ]; then $(PIXELMILL) stack down; fi
 
 # Benchmarks print ratios measured side by side in one run; see each script's docstring.
+# ARGS passes options, e.g. ARGS=--quick, or ARGS=--rss for the engine's memory growth.
 bench-engine: install
-	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench.engine $(ARGS)
 
 bench-pipeline: install
 	$(PIXELMILL) stack up
-	$(BIN)/python -m bench.pipeline
+	$(BIN)/python -m bench.pipeline $(ARGS)

@@ -6,10 +6,35 @@ import subprocess
 import sys
 from types import FrameType
 
+from common import dev
+
 _STOP_TIMEOUT_SECONDS = 15
 
 
+def token_help() -> str:
+    """How to call the API from a shell: printed by `pixelmill run`."""
+    token_url = (
+        f"http://{dev.HOST}:{dev.KEYCLOAK_PORT}/realms/{dev.KEYCLOAK_REALM}"
+        "/protocol/openid-connect/token"
+    )
+    return f"""pixelmill is starting: API http://{dev.HOST}:{dev.GATEWAY_PORT}, docs /docs
+
+A token for the demo user (role user):
+  TOKEN=$(curl -s http://{dev.HOST}:{dev.GATEWAY_PORT}/api/v1/user/login \\
+    -H 'Content-Type: application/json' \\
+    -d '{{"username": "{dev.KEYCLOAK_DEMO_USER}", "password": "{dev.KEYCLOAK_DEMO_PASSWORD}"}}' \\
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+A token for the example shop backend (client credentials):
+  TOKEN=$(curl -s {token_url} \\
+    -d grant_type=client_credentials -d client_id={dev.KEYCLOAK_SHOP_CLIENT_ID} \\
+    -d client_secret={dev.KEYCLOAK_SHOP_CLIENT_SECRET} \\
+    | python3 -c 'import json, sys; print(json.load(sys.stdin)["access_token"])')
+Then: curl -H "Authorization: Bearer $TOKEN" http://{dev.HOST}:{dev.GATEWAY_PORT}/api/v1/task
+"""
+
+
 def run_services(names: list[str]) -> int:
+    print(token_help(), flush=True)
     children = {
         name: subprocess.Popen(
             [sys.executable, "-m", "common.cli", "serve", name],
