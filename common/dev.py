@@ -40,6 +40,8 @@ KEYCLOAK_SHOP_CLIENT_ID: Final = "pixelmill-shop-example"
 KEYCLOAK_SHOP_CLIENT_SECRET: Final = "pixelmill-dev-shop-example-secret"
 KEYCLOAK_DEMO_USER: Final = "demo"
 KEYCLOAK_DEMO_PASSWORD: Final = "Demo-password-1"
+KEYCLOAK_DEMO_ADMIN_USER: Final = "demo-admin"
+KEYCLOAK_DEMO_ADMIN_PASSWORD: Final = "Demo-admin-password-1"
 
 
 def postgres_url(port: int = POSTGRES_PORT) -> str:

@@ -280,7 +280,6 @@ def test_services_and_infrastructure_share_each_credential(
 ) -> None:
     """Raw, before substitution: one override changes both ends."""
     postgres = environment(services["postgres"])
-    keycloak = environment(services["keycloak"])
     identities = json.loads(inline_config(compose, services["s3"], "/etc/seaweedfs/s3.json"))
     (credentials,) = [c for identity in identities["identities"] for c in identity["credentials"]]
     s3_command = " ".join(services["s3"]["command"])
@@ -296,11 +295,6 @@ def test_services_and_infrastructure_share_each_credential(
             assert env[ENV_PREFIX + "S3_ACCESS_KEY"] == credentials["accessKey"], name
             assert env[ENV_PREFIX + "S3_SECRET_KEY"] == credentials["secretKey"], name
             assert f"-bucket={env[ENV_PREFIX + 'S3_BUCKET']}" in s3_command, name
-        if ENV_PREFIX + "KEYCLOAK_ADMIN_PASSWORD" in env:
-            admin_user = env[ENV_PREFIX + "KEYCLOAK_ADMIN_USER"]
-            admin_password = env[ENV_PREFIX + "KEYCLOAK_ADMIN_PASSWORD"]
-            assert admin_user == keycloak["KC_BOOTSTRAP_ADMIN_USERNAME"], name
-            assert admin_password == keycloak["KC_BOOTSTRAP_ADMIN_PASSWORD"], name
 
 
 def test_credentials_default_to_the_dev_profile(
@@ -320,8 +314,6 @@ def test_credentials_default_to_the_dev_profile(
         "KEYCLOAK_REALM": dev.KEYCLOAK_REALM,
         "KEYCLOAK_CLIENT_ID": dev.KEYCLOAK_USER_CLIENT_ID,
         "KEYCLOAK_CLIENT_SECRET": dev.KEYCLOAK_USER_CLIENT_SECRET,
-        "KEYCLOAK_ADMIN_USER": dev.KEYCLOAK_ADMIN_USER,
-        "KEYCLOAK_ADMIN_PASSWORD": dev.KEYCLOAK_ADMIN_PASSWORD,
     }
     for name, service in pixelmill_services.items():
         for variable, value in environment(service).items():

@@ -36,12 +36,10 @@ def test_outside_dev_secrets_from_the_environment_are_used(
 ) -> None:
     monkeypatch.setenv("PIXELMILL_PROFILE", "prod")
     monkeypatch.setenv("PIXELMILL_KEYCLOAK_CLIENT_SECRET", "from-env")
-    monkeypatch.setenv("PIXELMILL_KEYCLOAK_ADMIN_PASSWORD", "admin-from-env")
 
     settings = UserServiceSettings()
 
     assert settings.secret("keycloak_client_secret") == "from-env"
-    assert settings.secret("keycloak_admin_password") == "admin-from-env"
 
 
 def test_secrets_do_not_show_in_the_settings_repr() -> None:

@@ -1,0 +1,173 @@
+"""Registration and sessions in the realm, over Keycloak's admin and token endpoints."""
+
+import json
+import logging
+from typing import Any, Protocol
+
+from keycloak.exceptions import KeycloakError
+
+from common.errors import DependencyUnavailable
+from schemas.users import RegisteredUser, Registration, Tokens
+from user_service.accounts.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidPassword,
+    InvalidRefreshToken,
+    InvalidRegistration,
+    UsernameTaken,
+)
+
+log = logging.getLogger(__name__)
+
+# The realm role every registered user gets: it is what lets a token use the task API.
+REGISTERED_ROLE = "user"
+
+
+class UserAdmin(Protocol):
+    """What registration needs of `keycloak.KeycloakAdmin`."""
+
+    async def a_create_user(self, payload: dict[str, Any]) -> str: ...
+
+    async def a_set_user_password(
+        self, user_id: str, password: str, temporary: bool
+    ) -> dict[str, Any]: ...
+
+    async def a_get_realm_role(self, role_name: str) -> dict[str, Any]: ...
+
+    async def a_assign_realm_roles(
+        self, user_id: str, roles: list[dict[str, Any]]
+    ) -> dict[str, Any]: ...
+
+    async def a_delete_user(self, user_id: str) -> dict[str, Any]: ...
+
+
+class TokenEndpoint(Protocol):
+    """What sessions need of `keycloak.KeycloakOpenID`."""
+
+    async def a_token(self, username: str, password: str) -> dict[str, Any]: ...
+
+    async def a_refresh_token(self, refresh_token: str) -> dict[str, Any]: ...
+
+    async def a_logout(self, refresh_token: str) -> dict[str, Any]: ...
+
+
+class Accounts:
+    def __init__(self, admin: UserAdmin, openid: TokenEndpoint) -> None:
+        self._admin = admin
+        self._openid = openid
+
+    async def register(self, registration: Registration) -> RegisteredUser:
+        """Create the user, set the password, grant the role; undo the user if a step fails."""
+        user_id = await self._create_user(registration)
+        try:
+            await self._set_password(user_id, registration.password)
+            await self._grant_role(user_id)
+        except BaseException:
+            # Half a registration is worse than none: the user could never log in, and the
+            # name would stay taken. BaseException: a cancelled request undoes as well.
+            await self._delete_user(user_id)
+            raise
+        log.info("registered user %s (%s)", registration.username, user_id)
+        return RegisteredUser(id=user_id, username=registration.username, email=registration.email)
+
+    async def login(self, username: str, password: str) -> Tokens:
+        try:
+            tokens = await self._openid.a_token(username, password)
+        except KeycloakError as error:
+            # Keycloak answers a locked (brute force) account like a wrong password, on purpose.
+            if _refused_grant(error):
+                raise InvalidCredentials("the username or password is wrong") from error
+            raise _unavailable(error) from error
+        return Tokens.model_validate(tokens)
+
+    async def refresh(self, refresh_token: str) -> Tokens:
+        try:
+            tokens = await self._openid.a_refresh_token(refresh_token)
+        except KeycloakError as error:
+            if _refused_grant(error):
+                raise InvalidRefreshToken(
+                    f"the refresh token is not valid: {_reason(error)}"
+                ) from error
+            raise _unavailable(error) from error
+        return Tokens.model_validate(tokens)
+
+    async def logout(self, refresh_token: str) -> None:
+        """End the session: its refresh token (and any refreshed from it) stops working."""
+        try:
+            await self._openid.a_logout(refresh_token)
+        except KeycloakError as error:
+            if _refused_grant(error):
+                raise InvalidRefreshToken(
+                    f"the refresh token is not valid: {_reason(error)}"
+                ) from error
+            raise _unavailable(error) from error
+
+    async def _create_user(self, registration: Registration) -> str:
+        payload: dict[str, Any] = {
+            "username": registration.username,
+            "enabled": True,
+            "emailVerified": False,
+        }
+        if registration.email is not None:
+            payload["email"] = registration.email
+        try:
+            return await self._admin.a_create_user(payload)
+        except KeycloakError as error:
+            reason = _reason(error)
+            if error.response_code == 409:
+                # Keycloak says which one clashed only in its message.
+                if "email" in reason.lower():
+                    raise EmailTaken("a user with this email exists") from error
+                raise UsernameTaken(f"the username {registration.username!r} is taken") from error
+            if error.response_code == 400:
+                raise InvalidRegistration(f"Keycloak refused the user: {reason}") from error
+            raise _unavailable(error) from error
+
+    async def _set_password(self, user_id: str, password: str) -> None:
+        try:
+            await self._admin.a_set_user_password(user_id, password, temporary=False)
+        except KeycloakError as error:
+            if error.response_code == 400:
+                raise InvalidPassword(_reason(error)) from error
+            raise _unavailable(error) from error
+
+    async def _grant_role(self, user_id: str) -> None:
+        try:
+            role = await self._admin.a_get_realm_role(REGISTERED_ROLE)
+            await self._admin.a_assign_realm_roles(user_id, [role])
+        except KeycloakError as error:
+            raise _unavailable(error) from error
+
+    async def _delete_user(self, user_id: str) -> None:
+        try:
+            await self._admin.a_delete_user(user_id)
+        except KeycloakError as error:
+            # The original failure is what the caller must see; this one needs an operator.
+            log.error("could not delete user %s after a failed registration: %s", user_id, error)
+        else:
+            log.info("deleted user %s after a failed registration", user_id)
+
+
+def _body(error: KeycloakError) -> dict[str, Any]:
+    try:
+        body = json.loads(error.response_body or b"")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _reason(error: KeycloakError) -> str:
+    """Keycloak's own words for a refusal: token errors and admin errors differ in shape."""
+    body = _body(error)
+    reason = body.get("error_description") or body.get("errorMessage") or body.get("error")
+    return str(reason) if reason else str(error)
+
+
+def _refused_grant(error: KeycloakError) -> bool:
+    """The token endpoint refused what the caller sent (not our client, not an outage)."""
+    return error.response_code in (400, 401) and _body(error).get("error") == "invalid_grant"
+
+
+def _unavailable(error: KeycloakError) -> DependencyUnavailable:
+    log.warning("Keycloak failed: %s", error)
+    return DependencyUnavailable(f"the identity provider failed: {_reason(error)}")
