@@ -19,6 +19,16 @@ class Settings(KafkaSettings, PostgresSettings, S3Settings, KeycloakSettings):
     max_file_bytes: int = Field(default=limits.MAX_FILE_BYTES, ge=1)
     max_images_per_task: int = Field(default=limits.MAX_IMAGES_PER_TASK, ge=1)
     max_task_bytes: int = Field(default=limits.MAX_TASK_BYTES, ge=1)
+    # Access tokens (gateway/auth/verifier.py).
+    api_audience: str = "pixelmill-api"
+    token_leeway_seconds: float = Field(default=30, ge=0, le=300)
+    # Unset: the issuer the realm's discovery document names. Keycloak's issuer follows the
+    # address a token was requested through: set this when clients reach Keycloak by another
+    # address than the gateway does.
+    keycloak_issuer: str | None = None
+    jwks_min_refetch_seconds: float = Field(default=10, gt=0)
+    jwks_max_age_seconds: float = Field(default=600, gt=0)
+
     allow_svg: bool = False
     allow_pdf: bool = False
     # Uploads go to S3 in parts of this size: the most a request holds in memory per file.

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from common.errors import Conflict, DependencyUnavailable, NotFound
-from gateway.deps import S3, Owner, SettingsDep, Tasks
+from gateway.deps import S3, SettingsDep, Tasks, VisibleOwner
 from gateway.errors import ERROR_RESPONSES, error_doc
 from schemas.tasks import ORIGINAL, ImageStatus, StoredImage
 
@@ -57,7 +57,7 @@ async def _body(stream: Any) -> AsyncIterator[bytes]:
 )
 async def get_image(
     image_id: UUID,
-    owner: Owner,
+    owner: VisibleOwner,
     tasks: Tasks,
     s3: S3,
     settings: SettingsDep,

@@ -5,7 +5,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
-from gateway.deps import S3, Owner, SettingsDep, SpoolDep, Tasks
+from gateway.deps import S3, Owner, SettingsDep, SpoolDep, Tasks, VisibleOwner
 from gateway.errors import ERROR_RESPONSES, SUBMIT_RESPONSES, error_doc
 from gateway.tasks import service
 from schemas.tasks import TaskPage, TaskSubmission, TaskView
@@ -82,7 +82,7 @@ async def create_task(
 
 
 @router.get("/task/{task_id}", summary="A task and its images", responses=ERROR_RESPONSES)
-async def get_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
+async def get_task(task_id: UUID, owner: VisibleOwner, tasks: Tasks) -> TaskView:
     return await tasks.get_task(task_id, owner)
 
 
@@ -106,9 +106,13 @@ async def retry_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
     return await tasks.retry_task(task_id, owner)
 
 
-@router.get("/task", summary="The caller's tasks, newest first", responses=ERROR_RESPONSES)
+@router.get(
+    "/task",
+    summary="The caller's tasks (an admin's: everyone's), newest first",
+    responses=ERROR_RESPONSES,
+)
 async def list_tasks(
-    owner: Owner,
+    owner: VisibleOwner,
     tasks: Tasks,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
