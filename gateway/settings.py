@@ -13,8 +13,6 @@ class Settings(KafkaSettings, PostgresSettings, S3Settings, KeycloakSettings):
     gateway_port: int = dev.GATEWAY_PORT
     task_service_url: str = f"http://{dev.HOST}:{dev.TASK_SERVICE_PORT}"
     user_service_url: str = f"http://{dev.HOST}:{dev.USER_SERVICE_PORT}"
-    # Until identity lands, every task belongs to this owner.
-    gateway_dev_owner: str = "dev"
 
     max_file_bytes: int = Field(default=limits.MAX_FILE_BYTES, ge=1)
     max_images_per_task: int = Field(default=limits.MAX_IMAGES_PER_TASK, ge=1)

@@ -4,7 +4,8 @@ They run against the real local stack (`pixelmill stack up`) and never skip: a s
 down, or a service that does not come up, fails the run with the service's log tail.
 
 Each session is isolated from whatever else runs on the shared stack: its own ports, its
-own task owner, its own Kafka consumer group and its own PostgreSQL schema.
+own Kafka consumer group and its own PostgreSQL schema. Its requests carry a token of the
+realm's example shop backend (tests/e2e/auth.py), whose service account owns the tasks.
 
 The group alone does not isolate: every job goes through the one topic, and a consumer in
 another group (a developer's processor, another engineer's `pixelmill run`) receives the same
@@ -31,11 +32,12 @@ from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from common.s3 import s3_client
-from common.settings import KafkaSettings, PostgresSettings, S3Settings
+from common.settings import KafkaSettings, KeycloakSettings, PostgresSettings, S3Settings
 from infra.local import stack as local_stack_status
 from infra.local.settings import StackSettings
 from schemas import topics
 from tests.e2e.api import Api, Db, Storage
+from tests.e2e.auth import ShopToken
 from tests.e2e.images import ImageServer
 from tests.e2e.services import Service, Stack, base_environment, free_port
 
@@ -100,8 +102,14 @@ def image_server() -> Iterator[ImageServer]:
 
 
 @pytest.fixture(scope="session")
+def shop_token() -> ShopToken:
+    return ShopToken(KeycloakSettings())
+
+
+@pytest.fixture(scope="session")
 def stack(
     request: pytest.FixtureRequest,
+    shop_token: ShopToken,
     image_server: ImageServer,
     tmp_path_factory: pytest.TempPathFactory,
     session_id: str,
@@ -114,7 +122,6 @@ def stack(
         "PIXELMILL_TASK_SERVICE_URL": f"http://127.0.0.1:{task_service_port}",
         "PIXELMILL_GATEWAY_PORT": str(gateway_port),
         "PIXELMILL_DATABASE_URL": database.url,
-        "PIXELMILL_GATEWAY_DEV_OWNER": f"e2e-{session_id}",
         "PIXELMILL_PROCESSOR_GROUP": f"pixelmill-e2e-{session_id}",
         # pydantic-settings reads list fields as JSON.
         "PIXELMILL_URL_ALLOWLIST": json.dumps([image_server.address]),
@@ -141,7 +148,7 @@ def stack(
             )
         )
     running = Stack(
-        owner=common["PIXELMILL_GATEWAY_DEV_OWNER"],
+        owner=shop_token.subject,
         processor_group=common["PIXELMILL_PROCESSOR_GROUP"],
         task_service=service("task-service", "task-service", task_service_port),
         gateway=service(
@@ -230,8 +237,8 @@ def services_alive(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def http(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.gateway.url, timeout=60) as client:
+def http(stack: Stack, shop_token: ShopToken) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.gateway.url, timeout=60, auth=shop_token) as client:
         yield client
 
 
