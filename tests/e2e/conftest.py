@@ -25,21 +25,19 @@ from dataclasses import dataclass
 import httpx
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from common.s3 import s3_client
-from common.settings import KafkaSettings, KeycloakSettings, PostgresSettings, S3Settings
+from common.settings import KeycloakSettings, PostgresSettings, S3Settings
 from infra.local import stack as local_stack_status
 from infra.local.settings import StackSettings
-from schemas import topics
 from tests.e2e.api import Api, Db, Storage
 from tests.e2e.auth import ShopToken
 from tests.e2e.images import ImageServer
 from tests.e2e.services import Service, Stack, base_environment, free_port
+from tests.harness.kafka import forget_consumer_group, start_group_at_end
 
 log = logging.getLogger(__name__)
 
@@ -165,56 +163,13 @@ def stack(
     )
     request.config.stash[STACK_KEY] = running
     try:
-        _start_group_at_end(running.processor_group)
+        start_group_at_end(running.processor_group)
         running.start(START_TIMEOUT_SECONDS)
         yield running
     finally:
         running.stop()
         del request.config.stash[STACK_KEY]
-        _forget_consumer_group(running.processor_group)
-
-
-def _start_group_at_end(group: str) -> None:
-    """Commit the group's offsets at the jobs topic's end, as if it had read everything.
-
-    A new group would otherwise start at the topic's first record and claim-and-skip every
-    job ever published before its first own job: start-up time growing with the topic.
-    """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": KafkaSettings().kafka_bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        topic = consumer.list_topics(topics.IMAGE_JOBS, timeout=10).topics[topics.IMAGE_JOBS]
-        if topic.error is not None:
-            return  # a fresh stack: the services create the topic, there is nothing to skip
-        ends = []
-        for partition in topic.partitions:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(topics.IMAGE_JOBS, partition), timeout=10
-            )
-            ends.append(TopicPartition(topics.IMAGE_JOBS, partition, high))
-        consumer.commit(offsets=ends, asynchronous=False)
-    finally:
-        consumer.close()
-
-
-def _forget_consumer_group(group: str) -> None:
-    """Remove what the session's consumer group left in Kafka: the group and faust's topic."""
-    admin = AdminClient({"bootstrap.servers": KafkaSettings().kafka_bootstrap_servers})
-    try:
-        for future in admin.delete_consumer_groups([group], request_timeout=10).values():
-            future.result(timeout=15)
-        leader_topic = f"{group}-__assignor-__leader"
-        if leader_topic in admin.list_topics(timeout=10).topics:
-            for future in admin.delete_topics([leader_topic], operation_timeout=10).values():
-                future.result(timeout=15)
-    except Exception as error:
-        # Leftovers are harmless to later sessions (their group names differ).
-        log.warning("could not remove consumer group %s from Kafka: %s", group, error)
+        forget_consumer_group(running.processor_group)
 
 
 @pytest.hookimpl(wrapper=True)

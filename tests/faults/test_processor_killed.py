@@ -1,0 +1,106 @@
+"""A processor SIGKILLed mid-batch: its images come back after their lease, nothing twice."""
+
+import time
+from datetime import datetime
+from typing import Any
+
+from tests.e2e.api import Api, Storage
+from tests.e2e.services import Service
+from tests.faults import pictures
+from tests.faults.checks import (
+    assert_each_image_done_once,
+    attempts_of,
+    held_by,
+    image_counts,
+    wait_finished,
+    wait_for,
+    worker_pid,
+)
+from tests.faults.cluster import Cluster
+from tests.faults.conftest import LEASE_SECONDS
+from tests.faults.db import Database
+
+IMAGES = 100
+KILL_AFTER_DONE = 20
+
+
+def test_a_killed_processors_images_are_reclaimed_after_the_lease_and_done_once(
+    api: Api, cluster: Cluster, db: Database, storage: Storage
+) -> None:
+    assert len(cluster.processors) == 2
+    files = pictures.batch("killed", IMAGES)
+    task_id = api.accepted(api.submit(files, pictures.variants_field()))["id"]
+
+    # About a fifth done, and the processor to kill in the middle of at least one image.
+    victim: Service | None = None
+
+    def some_done_and_one_busy() -> bool:
+        nonlocal victim
+        if image_counts(db, task_id)["done"] < KILL_AFTER_DONE:
+            return False
+        holding = held_by(db, task_id)
+        busy = [p for p in cluster.processors if holding.get(p.pid, 0) > 0]
+        victim = max(busy, key=lambda p: holding[p.pid]) if busy else None
+        return victim is not None
+
+    wait_for(cluster, some_done_and_one_busy, 60, f"{KILL_AFTER_DONE} images done")
+    assert victim is not None
+    victim_pid = victim.pid
+    cluster.kill(victim)
+    killed_at = time.monotonic()
+
+    # What the dead worker held: claimed, leased, and now nobody working on them.
+    held = db.rows(
+        "SELECT id::text AS id, attempts, lease_expires_at FROM images"
+        " WHERE task_id = %s AND status = 'processing' AND lease_owner LIKE %s",
+        [task_id, f"%:{victim_pid}:%"],
+    )
+    done_at_kill = image_counts(db, task_id)["done"]
+    assert held, "the killed processor held no image when it died"
+    assert done_at_kill < IMAGES
+
+    # A replacement comes up at once, as an orchestrator would start one; yet nobody takes
+    # the held images while the dead worker's lease runs, though their jobs may come again.
+    replacement = cluster.launch_processor()
+    held_ids = [row["id"] for row in held]
+    leases_end: datetime = max(row["lease_expires_at"] for row in held)
+    while True:
+        now = db.value("SELECT now()")
+        current = db.rows(
+            "SELECT id::text AS id, status, attempts, lease_owner FROM images"
+            " WHERE id = ANY(%s::uuid[])",
+            [held_ids],
+        )
+        if now >= leases_end:
+            break
+        for row, before in zip(sorted(current, key=_id), sorted(held, key=_id), strict=True):
+            assert row["status"] == "processing", (row, before)
+            assert row["attempts"] == before["attempts"], (row, before)
+            assert worker_pid(row["lease_owner"]) == victim_pid, (row, before)
+        time.sleep(0.1)
+
+    view = wait_finished(cluster, api.http, task_id, timeout=120)
+    recovered_in = time.monotonic() - killed_at
+
+    assert_each_image_done_once(view, db, storage, pictures.EXTENSIONS, images=IMAGES)
+
+    # Then claimed once more, by a live worker, and done.
+    attempts = attempts_of(view)
+    for row in held:
+        assert attempts[row["id"]] == row["attempts"] + 1, (attempts[row["id"]], row)
+        final = db.value("SELECT lease_owner FROM images WHERE id = %s", [row["id"]])
+        assert worker_pid(final) in {p.pid for p in cluster.processors}
+    # Everything else was processed by one claim: the crash cost no other image an attempt.
+    others = {k: n for k, n in attempts.items() if k not in set(held_ids)}
+    assert set(others.values()) == {1}, {k: v for k, v in others.items() if v != 1}
+
+    assert replacement.exit_code() is None
+    print(
+        f"killed pid {victim_pid} with {len(held)} images held and {done_at_kill} done;"
+        f" batch finished {recovered_in:.1f} s later (lease {LEASE_SECONDS} s)"
+    )
+
+
+def _id(row: dict[str, Any]) -> str:
+    image_id: str = row["id"]
+    return image_id

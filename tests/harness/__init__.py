@@ -1,0 +1,1 @@
+"""Pieces shared by the suites that run pixelmill's services as real processes."""
