@@ -36,12 +36,6 @@ def install_request_ids(app: FastAPI) -> None:
         return response
 
 
-def create_service_app(title: str) -> FastAPI:
-    app = FastAPI(title=title)
-    app.include_router(health_router)
-    return app
-
-
 def serve(app: FastAPI, host: str, port: int, log_level: str, service: str) -> None:
     configure_logging(service, log_level)
     uvicorn.run(app, host=host, port=port, log_level=log_level.lower(), log_config=None)

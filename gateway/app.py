@@ -12,7 +12,6 @@ from common.health import http_check, postgres_check, readiness_router, s3_check
 from common.http import health_router, install_request_ids, serve
 from common.metrics import install_metrics
 from common.s3 import s3_client
-from gateway.admin.client import StatsClient
 from gateway.admin.routes import router as admin_router
 from gateway.auth.verifier import verifier_for
 from gateway.deps import require_user
@@ -39,7 +38,6 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.settings = settings
         app.state.tasks = TaskServiceClient(settings.task_service_url)
         app.state.users = UserServiceClient(settings.user_service_url)
-        app.state.stats = StatsClient(settings.task_service_url)
         keycloak = httpx.AsyncClient(timeout=10)
         app.state.verifier = verifier_for(settings, keycloak)
         app.state.s3 = s3_client(settings)
@@ -73,7 +71,6 @@ def create_app(settings: Settings) -> FastAPI:
             await app.state.pool.close()
             await app.state.tasks.close()
             await app.state.users.close()
-            await app.state.stats.close()
             await keycloak.aclose()
 
     app = FastAPI(

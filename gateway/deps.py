@@ -6,7 +6,6 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from common.db import Pool as DbPool
-from gateway.admin.client import StatsClient
 from gateway.auth.errors import Forbidden, MissingToken
 from gateway.auth.verifier import ADMIN_ROLE, USER_ROLE, Principal, TokenVerifier
 from gateway.events.hub import EventHub
@@ -56,11 +55,6 @@ def _users(request: Request) -> UserServiceClient:
     return client
 
 
-def _stats(request: Request) -> StatsClient:
-    client: StatsClient = request.app.state.stats
-    return client
-
-
 async def _principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -100,7 +94,6 @@ SpoolDep = Annotated[Spool, Depends(_spool)]
 Pool = Annotated[DbPool, Depends(_pool)]
 Hub = Annotated[EventHub, Depends(_hub)]
 Users = Annotated[UserServiceClient, Depends(_users)]
-Stats = Annotated[StatsClient, Depends(_stats)]
 # The caller: what they create is theirs.
 Owner = Annotated[str, Depends(_owner)]
 # Whose objects the caller may read: their own, or everyone's (None) for an admin.

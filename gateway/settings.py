@@ -4,11 +4,11 @@ from pathlib import Path
 from pydantic import Field
 
 from common import dev
-from common.settings import KafkaSettings, KeycloakSettings, PostgresSettings, S3Settings
+from common.settings import KeycloakSettings, PostgresSettings, S3Settings
 from schemas import limits
 
 
-class Settings(KafkaSettings, PostgresSettings, S3Settings, KeycloakSettings):
+class Settings(PostgresSettings, S3Settings, KeycloakSettings):
     gateway_host: str = dev.HOST
     gateway_port: int = dev.GATEWAY_PORT
     task_service_url: str = f"http://{dev.HOST}:{dev.TASK_SERVICE_PORT}"

@@ -8,6 +8,7 @@ import httpx
 from common.errors import DependencyUnavailable, ServiceError
 from common.http import REQUEST_ID_HEADER
 from common.log import current_context
+from schemas.stats import ImageStats
 from schemas.tasks import CreateTaskCommand, StoredImage, TaskPage, TaskView
 
 
@@ -94,6 +95,10 @@ class TaskServiceClient:
                 return False
             raise
         return True
+
+    async def image_stats(self, period_days: int) -> ImageStats:
+        response = await self._call("GET", "/internal/stats", params={"period_days": period_days})
+        return ImageStats.model_validate_json(response.content)
 
     async def get_image(self, image_id: UUID, owner: str | None) -> StoredImage:
         response = await self._call("GET", f"/internal/images/{image_id}", params=_owner(owner))

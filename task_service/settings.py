@@ -1,11 +1,11 @@
 from pydantic import Field, SecretStr
 
 from common import dev
-from common.settings import KafkaSettings, PostgresSettings, S3Settings, dev_secret
+from common.settings import KafkaSettings, PostgresSettings, dev_secret
 from schemas import limits
 
 
-class Settings(KafkaSettings, PostgresSettings, S3Settings):
+class Settings(KafkaSettings, PostgresSettings):
     task_service_host: str = dev.HOST
     task_service_port: int = dev.TASK_SERVICE_PORT
     # How often the reconciler looks for jobs to (re)send, and how long a fresh row may wait

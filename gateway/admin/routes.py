@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from gateway.deps import Stats, require_admin
+from gateway.deps import Tasks, require_admin
 from gateway.errors import ERROR_RESPONSES, error_doc
 from schemas.stats import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, ImageStats
 
@@ -22,9 +22,9 @@ router = APIRouter(
     responses={503: ERROR_RESPONSES[503]},
 )
 async def image_stats(
-    stats: Stats,
+    tasks: Tasks,
     period_days: Annotated[
         int, Query(ge=1, le=MAX_PERIOD_DAYS, description="how many days back, today included")
     ] = DEFAULT_PERIOD_DAYS,
 ) -> ImageStats:
-    return await stats.image_stats(period_days)
+    return await tasks.image_stats(period_days)

@@ -4,14 +4,16 @@ from pydantic import ValidationError
 from common import dev
 from common.settings import S3Settings, env_names
 from gateway.settings import Settings as GatewaySettings
+from processor.settings import Settings as ProcessorSettings
 from user_service.settings import Settings as UserServiceSettings
 
 
 def test_dev_profile_points_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PIXELMILL_PROFILE", raising=False)
+    assert ProcessorSettings().kafka_bootstrap_servers == f"127.0.0.1:{dev.KAFKA_PORT}"
     settings = GatewaySettings()
 
-    assert settings.kafka_bootstrap_servers == f"127.0.0.1:{dev.KAFKA_PORT}"
+    assert settings.keycloak_url == f"http://127.0.0.1:{dev.KEYCLOAK_PORT}"
     assert settings.s3_endpoint_url == f"http://127.0.0.1:{dev.S3_PORT}"
     assert settings.secret("s3_secret_key") == dev.S3_SECRET_KEY
     assert settings.secret("database_url") == dev.postgres_url()
