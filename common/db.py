@@ -12,6 +12,8 @@ Connection = AsyncConnection[DictRow]
 Pool = AsyncConnectionPool[Connection]
 Row = dict[str, Any]
 
+_CONNECTION_WAIT_SECONDS = 5.0
+
 
 async def open_pool(
     settings: PostgresSettings, *, name: str, min_size: int = 1, max_size: int = 10
@@ -26,6 +28,9 @@ async def open_pool(
         # A pooled connection is checked before use, so a restarted PostgreSQL costs one
         # failed check, not a failed request.
         check=Pool.check_connection,
+        # Waiting longer for a connection than a caller waits for an answer only turns a
+        # clear 503 (PostgreSQL unavailable) into the caller's own timeout.
+        timeout=_CONNECTION_WAIT_SECONDS,
         open=False,
     )
     await pool.open(wait=True, timeout=30)

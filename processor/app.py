@@ -105,6 +105,8 @@ def create_app(settings: Settings) -> faust.App:
         / f"{settings.processor_group}-{settings.processor_port}",
         topic_partitions=settings.kafka_partitions,
         topic_disable_leader=True,
+        broker_session_timeout=settings.processor_session_timeout_seconds,
+        broker_heartbeat_interval=settings.processor_session_timeout_seconds / 5,
     )
     runtime = Runtime(settings)
     jobs = app.topic(topics.IMAGE_JOBS, value_serializer="raw", internal=False)

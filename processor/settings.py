@@ -19,6 +19,9 @@ class Settings(KafkaSettings, PostgresSettings, S3Settings):
     processor_engine_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # How long a claimed image is ours; a worker that died loses it after this.
     processor_lease_seconds: float = Field(default=300.0, gt=0)
+    # How soon Kafka gives a silent worker's partitions to the others. Heartbeats come from
+    # the event loop, which pixels never block, so a short timeout is safe.
+    processor_session_timeout_seconds: float = Field(default=15.0, gt=0)
     # Delays before each new attempt after a transient failure; their count bounds attempts.
     retry_delays_seconds: list[float] = Field(
         default=[10, 60, 600, 1800, 7200, 21600, 86400], min_length=1

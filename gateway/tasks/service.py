@@ -146,7 +146,15 @@ def _command(
     settings: Settings,
 ) -> CreateTaskCommand:
     images = [
-        NewImage(id=f.image_id, name=f.name, source_kind="s3", source_ref=f.key) for f in form.files
+        NewImage(
+            id=f.image_id,
+            name=f.name,
+            source_kind="s3",
+            source_ref=f.key,
+            # A spooled file is not in S3 yet: its job waits until the spool uploads it.
+            source_pending=f.spooled,
+        )
+        for f in form.files
     ] + [
         NewImage(id=uuid4(), name=url[:255], source_kind="url", source_ref=url)
         for url in submission.urls

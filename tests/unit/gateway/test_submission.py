@@ -1,9 +1,19 @@
+from uuid import uuid4
+
 import pytest
 
+from gateway.settings import Settings
 from gateway.tasks.errors import BadSubmission
-from gateway.tasks.service import submission_from_form
-from schemas.images import Fit, OutputFormat
-from schemas.tasks import DEFAULT_VARIANT, ImageStatus, ProcessingParams, TaskStatus
+from gateway.tasks.service import _command, submission_from_form
+from gateway.tasks.uploads import ReceivedFile, ReceivedForm
+from schemas.images import Fit, OutputFormat, SourceFormat
+from schemas.tasks import (
+    DEFAULT_VARIANT,
+    ImageStatus,
+    ProcessingParams,
+    TaskStatus,
+    TaskSubmission,
+)
 
 
 def test_the_go_service_form_makes_one_default_variant() -> None:
@@ -65,3 +75,14 @@ def test_variant_names_must_be_unique() -> None:
 def test_go_status_codes() -> None:
     assert [s.status_id for s in ImageStatus] == [1, 1, 1, 2, 3, 3]
     assert [s.status_id for s in TaskStatus] == [1, 1, 2, 3, 3, 3]
+
+
+def test_a_spooled_file_is_held_back_until_the_spool_uploads_it() -> None:
+    in_s3 = ReceivedFile(uuid4(), "a.jpg", "sources/t/a", 10, SourceFormat.JPEG, spooled=False)
+    spooled = ReceivedFile(uuid4(), "b.jpg", "sources/t/b", 10, SourceFormat.JPEG, spooled=True)
+
+    command = _command(
+        uuid4(), "owner", None, TaskSubmission(), ReceivedForm(files=[in_s3, spooled]), Settings()
+    )
+
+    assert [image.source_pending for image in command.images] == [False, True]
