@@ -90,6 +90,17 @@ def test_a_killed_processors_images_are_reclaimed_after_the_lease_and_done_once(
         assert attempts[row["id"]] == row["attempts"] + 1, (attempts[row["id"]], row)
         final = db.value("SELECT lease_owner FROM images WHERE id = %s", [row["id"]])
         assert worker_pid(final) in {p.pid for p in cluster.processors}
+    # The reclaim is a state change of its own in the event log: a second `processing`.
+    for row in held:
+        events = db.rows(
+            "SELECT status, attempts FROM image_events WHERE image_id = %s ORDER BY id",
+            [row["id"]],
+        )
+        assert [(e["status"], e["attempts"]) for e in events][-3:] == [
+            ("processing", row["attempts"]),
+            ("processing", row["attempts"] + 1),
+            ("done", row["attempts"] + 1),
+        ], events
     # Everything else was processed by one claim: the crash cost no other image an attempt.
     others = {k: n for k, n in attempts.items() if k not in set(held_ids)}
     assert set(others.values()) == {1}, {k: v for k, v in others.items() if v != 1}

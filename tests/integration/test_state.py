@@ -181,3 +181,21 @@ def test_every_state_change_is_one_event() -> None:
             return [row["status"] for row in rows]
 
     assert run(go) == ["queued", "processing", "done"]
+
+
+def test_a_reclaim_after_an_expired_lease_is_an_event_of_its_own() -> None:
+    async def go() -> list[tuple[str, int]]:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 1)
+            image = command.images[0].id
+            await repository.claim(conn, image, "worker-a", lease_seconds=0)
+            await repository.claim(conn, image, "worker-b", lease_seconds=60)
+            rows = await (
+                await conn.execute(
+                    "SELECT status, attempts FROM image_events WHERE image_id = %s ORDER BY id",
+                    [image],
+                )
+            ).fetchall()
+            return [(row["status"], row["attempts"]) for row in rows]
+
+    assert run(go) == [("queued", 0), ("processing", 1), ("processing", 2)]
