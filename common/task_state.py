@@ -4,6 +4,9 @@ Every transaction that changes an image's status takes its task's row lock first
 (`lock_task`). So exactly one transaction sees the last open image close and marks the task
 finished, and the image_events ids of one task are handed out in commit order, which is what
 lets an event stream resume from "after id N" without ever skipping an event.
+
+End times are clock_timestamp(), not now(): now() is when a transaction began, and one that
+began first may take the lock last, which would finish a task before its last image.
 """
 
 from dataclasses import dataclass
@@ -37,7 +40,7 @@ async def finish_task_if_complete(conn: Connection, task_id: UUID) -> FinishedTa
             "   count(*) FILTER (WHERE status = 'failed') AS failed,"
             "   count(*) FILTER (WHERE status = 'cancelled') AS cancelled"
             "  FROM images WHERE task_id = %(task)s)"
-            " UPDATE tasks t SET finished_at = now(), status = CASE"
+            " UPDATE tasks t SET finished_at = clock_timestamp(), status = CASE"
             "   WHEN t.status = 'cancelled' OR c.cancelled > 0 THEN 'cancelled'"
             "   WHEN c.done = c.total THEN 'done'"
             "   WHEN c.done = 0 THEN 'failed'"

@@ -71,7 +71,7 @@ async def record_done(
         await lock_task(conn, claim.task_id)
         updated = await (
             await conn.execute(
-                "UPDATE images SET status = 'done', finished_at = now(),"
+                "UPDATE images SET status = 'done', finished_at = clock_timestamp(),"
                 " lease_expires_at = NULL, error_code = NULL, error_message = NULL"
                 " WHERE id = %s AND status = 'processing' AND lease_owner = %s"
                 " AND attempts = %s RETURNING id",
@@ -102,7 +102,7 @@ async def record_failed(
         await lock_task(conn, claim.task_id)
         updated = await (
             await conn.execute(
-                "UPDATE images SET status = 'failed', finished_at = now(),"
+                "UPDATE images SET status = 'failed', finished_at = clock_timestamp(),"
                 " lease_expires_at = NULL, error_code = %s, error_message = %s"
                 " WHERE id = %s AND status = 'processing' AND lease_owner = %s"
                 " AND attempts = %s RETURNING id",

@@ -228,7 +228,7 @@ async def cancel_task(
         if task["finished_at"] is not None:
             raise Conflict(f"task {task_id} is already {task['status']}", code="task_finished")
         await conn.execute(
-            "UPDATE images SET status = 'cancelled', finished_at = now(),"
+            "UPDATE images SET status = 'cancelled', finished_at = clock_timestamp(),"
             " lease_expires_at = NULL, next_attempt_at = NULL"
             " WHERE task_id = %s AND status IN ('queued', 'retrying')",
             [task_id],
