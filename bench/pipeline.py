@@ -31,15 +31,15 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-import jwt
 
 from bench.engine import CASES, CORES, QUALITY, Case, measure, photo_paths
-from common import dev
 from common.s3 import s3_client
 from common.settings import KeycloakSettings, S3Settings
 from schemas.images import OutputFormat
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, VariantSpec
-from tests.e2e.services import Service, base_environment, consumer_state, free_port
+from tests.e2e.services import Service, base_environment, consumer_state
+from tests.harness.auth import ShopToken
+from tests.harness.ports import free_port
 
 SINGLE_SIZE_CASES = ("jpeg-to-jpeg", "small-jpeg", "jpeg-to-webp", "webp-to-webp")
 
@@ -127,18 +127,8 @@ def running_services() -> Iterator[Services]:
 
 def bearer() -> tuple[dict[str, str], str]:
     """A fresh token of the example shop's service account, and its subject (the owner)."""
-    settings = KeycloakSettings()
-    response = httpx.post(
-        f"{settings.keycloak_url}/realms/{settings.keycloak_realm}/protocol/openid-connect/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": dev.KEYCLOAK_SHOP_CLIENT_ID,
-            "client_secret": dev.KEYCLOAK_SHOP_CLIENT_SECRET,
-        },
-    ).raise_for_status()
-    token = response.json()["access_token"]
-    subject = jwt.decode(token, options={"verify_signature": False})["sub"]
-    return {"Authorization": f"Bearer {token}"}, str(subject)
+    token = ShopToken(KeycloakSettings())
+    return {"Authorization": f"Bearer {token.access_token()}"}, token.subject
 
 
 def _finished_at(client: httpx.Client, task_id: str) -> datetime:

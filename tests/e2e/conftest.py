@@ -34,10 +34,11 @@ from common.settings import KeycloakSettings, PostgresSettings, S3Settings
 from infra.local import stack as local_stack_status
 from infra.local.settings import StackSettings
 from tests.e2e.api import Api, Db, Storage
-from tests.e2e.auth import ShopToken
 from tests.e2e.images import ImageServer
-from tests.e2e.services import Service, Stack, base_environment, free_port
+from tests.e2e.services import Service, Stack, base_environment
+from tests.harness.auth import ShopToken
 from tests.harness.kafka import forget_consumer_group, start_group_at_end
+from tests.harness.ports import free_port
 
 log = logging.getLogger(__name__)
 

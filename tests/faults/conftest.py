@@ -29,13 +29,14 @@ from common.s3 import s3_client
 from common.settings import KeycloakSettings, PostgresSettings, S3Settings
 from schemas import limits
 from tests.e2e.api import Api, Storage
-from tests.e2e.auth import ShopToken
-from tests.e2e.services import Service, Stack, base_environment, free_port
+from tests.e2e.services import Service, Stack, base_environment
 from tests.faults import infra
 from tests.faults.cluster import Cluster
 from tests.faults.db import Database
 from tests.faults.servers import ScriptedServer
+from tests.harness.auth import ShopToken
 from tests.harness.kafka import forget_consumer_group, start_group_at_end
+from tests.harness.ports import free_port
 
 log = logging.getLogger(__name__)
 

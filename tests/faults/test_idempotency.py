@@ -8,11 +8,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from tests.e2e.api import Api, Storage, leaked_sources
-from tests.e2e.auth import ShopToken
 from tests.faults import pictures
 from tests.faults.checks import assert_each_image_done_once, wait_finished
 from tests.faults.cluster import Cluster
 from tests.faults.db import Database
+from tests.harness.auth import ShopToken
 
 IMAGES = 3
 

@@ -11,7 +11,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ from psycopg.conninfo import make_conninfo
 
 from common import dev
 from common.settings import KeycloakSettings, PostgresSettings
+from tests.harness.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 60
@@ -42,13 +42,6 @@ LEEWAY_SECONDS = 1
 RUN = uuid.uuid4().hex[:8]
 PASSWORD = "Identity-test-1"
 A_URL_TASK = {"urls": ["http://127.0.0.1:9/x.jpg"]}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -108,9 +101,9 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     database_url = make_conninfo(base_url, options=f"-c search_path={schema}")
     logs = tmp_path_factory.mktemp("identity-logs")
-    task_service = Service("task-service", _free_port(), logs / "task-service.log")
-    user_service = Service("user-service", _free_port(), logs / "user-service.log")
-    gateway = Service("gateway", _free_port(), logs / "gateway.log")
+    task_service = Service("task-service", free_port(), logs / "task-service.log")
+    user_service = Service("user-service", free_port(), logs / "user-service.log")
+    gateway = Service("gateway", free_port(), logs / "gateway.log")
     env = {
         **os.environ,
         "PYTHONUNBUFFERED": "1",

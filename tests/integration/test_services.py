@@ -2,12 +2,13 @@
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import httpx
+
+from tests.harness.ports import free_port
 
 START_TIMEOUT_SECONDS = 60
 
@@ -19,13 +20,6 @@ PORT_SETTINGS = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _healthy(port: int) -> bool:
     try:
         response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
@@ -35,7 +29,7 @@ def _healthy(port: int) -> bool:
 
 
 def test_pixelmill_run_starts_the_four_services_and_stops_them_on_sigterm() -> None:
-    ports = {service: _free_port() for service in PORT_SETTINGS}
+    ports = {service: free_port() for service in PORT_SETTINGS}
     env = {**os.environ, **{PORT_SETTINGS[s]: str(p) for s, p in ports.items()}}
     run = subprocess.Popen(
         [sys.executable, "-m", "common.cli", "run"],

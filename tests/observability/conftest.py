@@ -22,18 +22,18 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from common import dev
-from common.settings import KafkaSettings, KeycloakSettings, PostgresSettings
+from common.settings import KeycloakSettings, PostgresSettings
 from infra.local import stack as local_stack
 from infra.local.services.prometheus import ScrapeJob, render_config, rule_files
 from infra.local.settings import StackSettings
-from schemas import topics
 from tests.e2e import images
-from tests.e2e.services import POLL_SECONDS, Service, base_environment, consumer_state, free_port
+from tests.e2e.services import POLL_SECONDS, Service, base_environment, consumer_state
+from tests.harness.auth import ShopToken
+from tests.harness.kafka import start_group_at_end
+from tests.harness.ports import free_port
 
 START_TIMEOUT_SECONDS = 120
 PROMETHEUS_START_SECONDS = 60
@@ -136,30 +136,6 @@ def database_url(stack_is_up: None) -> Iterator[str]:
         conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def _start_group_at_end(group: str) -> None:
-    """Commit the new group's offsets at the jobs topic's end: it skips no backlog."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": KafkaSettings().kafka_bootstrap_servers,
-            "group.id": group,
-            "enable.auto.commit": False,
-        }
-    )
-    try:
-        topic = consumer.list_topics(topics.IMAGE_JOBS, timeout=10).topics[topics.IMAGE_JOBS]
-        if topic.error is not None:
-            return  # no topic yet: nothing to skip
-        ends = []
-        for partition in topic.partitions:
-            _, high = consumer.get_watermark_offsets(
-                TopicPartition(topics.IMAGE_JOBS, partition), timeout=10
-            )
-            ends.append(TopicPartition(topics.IMAGE_JOBS, partition, high))
-        consumer.commit(offsets=ends, asynchronous=False)
-    finally:
-        consumer.close()
-
-
 @pytest.fixture(scope="session")
 def services(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Services]:
     logs = tmp_path_factory.mktemp("observability-logs")
@@ -185,7 +161,7 @@ def services(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Ite
         {job: Service(job, job, port, env, logs / f"{job}.log") for job, port in ports.items()},
         group,
     )
-    _start_group_at_end(group)
+    start_group_at_end(group)
     try:
         for service in running.by_job.values():
             service.start()
@@ -212,18 +188,7 @@ def expositions(metrics_responses: dict[str, httpx.Response]) -> dict[str, str]:
 
 def bearer() -> dict[str, str]:
     """A token of the example shop's service account (client credentials)."""
-    settings = KeycloakSettings()
-    response = httpx.post(
-        f"{settings.keycloak_url}/realms/{settings.keycloak_realm}/protocol/openid-connect/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": dev.KEYCLOAK_SHOP_CLIENT_ID,
-            "client_secret": dev.KEYCLOAK_SHOP_CLIENT_SECRET,
-        },
-        timeout=30,
-    )
-    assert response.status_code == 200, f"no token from Keycloak: {response.text}"
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return {"Authorization": f"Bearer {ShopToken(KeycloakSettings()).access_token()}"}
 
 
 FINISHED = {"done", "partial", "failed", "cancelled"}

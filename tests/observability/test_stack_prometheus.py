@@ -15,7 +15,7 @@ from infra.local.errors import StackError
 from infra.local.service import port_is_open
 from infra.local.services.prometheus import Prometheus, rule_files
 from infra.local.settings import REPOSITORY_ROOT, StackSettings
-from tests.e2e.services import free_port
+from tests.harness.ports import free_port
 from tests.observability import promql
 
 
