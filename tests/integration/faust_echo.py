@@ -18,6 +18,8 @@ app = faust.App(
     os.environ["ECHO_GROUP"],
     broker=f"kafka://{KafkaSettings().kafka_bootstrap_servers}",
     store="memory://",
+    # Next to the output, in the test's temporary folder rather than the working directory.
+    datadir=OUTPUT.parent / "faust-data",
     web_enabled=False,
     topic_partitions=1,
 )
