@@ -10,7 +10,10 @@ small-jpeg` for 2 MP photos):
 - pipeline:  a 200-image multipart upload through the gateway; from the first byte sent to
              the task's `finished_dt`.
 
-Then single-image latency, POST to `done`, p50 and p95. The local stack must be up
+Then single-image latency, POST to `done`, p50 and p95, and where the CPU went: per lane, the
+CPU milliseconds per image of each process (our services, the stack's servers, and this
+client), which on a machine whose cores are all busy is what sets the ratios. The local stack
+must be up
 (`pixelmill stack up`); the services are started here as real processes, on free ports, and
 stopped at the end. Stop `make run` first: a second processor would share the work.
 
@@ -27,14 +30,18 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.engine import CASES, CORES, QUALITY, Case, measure, photo_paths
 from common.s3 import s3_client
 from common.settings import KeycloakSettings, S3Settings
+from infra.local import stack
+from infra.local.settings import StackSettings
 from schemas.images import OutputFormat
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, VariantSpec
 from tests.e2e.services import Service, base_environment, consumer_state
@@ -57,6 +64,9 @@ def variant_of(case: Case) -> VariantSpec:
 
 START_TIMEOUT_SECONDS = 120
 FINISH_TIMEOUT_SECONDS = 900
+# The end time is the task's own finished_dt, so polling more often measures nothing better;
+# it only bills the gateway, task_service and PostgreSQL for reading the whole task view.
+POLL_SECONDS = 0.5
 
 
 class Services:
@@ -125,6 +135,48 @@ def running_services() -> Iterator[Services]:
             services.stop()
 
 
+# CPU seconds per process, by part: our services, the stack's servers, the bench client.
+CpuTimes = dict[str, float]
+
+
+class CpuMeter:
+    """CPU time used by each part of the system between two readings."""
+
+    def __init__(self, services: Services) -> None:
+        self.pids = {service.name: service.pid for service in services.all}
+        for name, _, pid, _ in stack.status(StackSettings()):
+            if pid.isdigit():
+                self.pids[name] = int(pid)
+
+    def read(self) -> CpuTimes:
+        times = {name: _tree_cpu_seconds(pid) for name, pid in self.pids.items()}
+        # The client alone: the engine lanes it starts are children with their own figures.
+        own = psutil.Process().cpu_times()
+        times["bench client"] = own.user + own.system
+        return times
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its descendants, live or exited and waited for."""
+    try:
+        root = psutil.Process(pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for process in tree:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def per_image_ms(before: CpuTimes, after: CpuTimes, images: int) -> CpuTimes:
+    return {name: (after[name] - before[name]) * 1000 / images for name in after}
+
+
 def bearer() -> tuple[dict[str, str], str]:
     """A fresh token of the example shop's service account, and its subject (the owner)."""
     token = ShopToken(KeycloakSettings())
@@ -139,7 +191,7 @@ def _finished_at(client: httpx.Client, task_id: str) -> datetime:
             if task["status"] != "done":
                 raise RuntimeError(f"task {task_id} ended {task['status']}: {task['counts']}")
             return datetime.fromisoformat(task["finished_dt"])
-        time.sleep(0.05)
+        time.sleep(POLL_SECONDS)
     raise RuntimeError(f"task {task_id} did not finish in {FINISH_TIMEOUT_SECONDS} s")
 
 
@@ -150,18 +202,30 @@ def _upload_form(
     return files, {"variants": f"[{variant.model_dump_json()}]"}
 
 
-def pipeline_lane(services: Services, paths: list[Path], variant: VariantSpec) -> float:
+@dataclass
+class LaneRun:
+    images_per_second: float
+    cpu_ms_per_image: CpuTimes
+
+
+def pipeline_lane(
+    services: Services, meter: CpuMeter, paths: list[Path], variant: VariantSpec
+) -> LaneRun:
     """Images per second from the start of the upload to the last image done."""
     files, fields = _upload_form(paths, variant)
     headers, _ = bearer()
     with httpx.Client(base_url=services.gateway.url, timeout=600, headers=headers) as client:
+        cpu_before = meter.read()
         started = time.time()
         task = client.post("/api/v1/task", files=files, data=fields).raise_for_status().json()
         finished = _finished_at(client, task["id"])
-    return len(paths) / (finished.timestamp() - started)
+        cpu = per_image_ms(cpu_before, meter.read(), len(paths))
+    return LaneRun(len(paths) / (finished.timestamp() - started), cpu)
 
 
-def processor_lane(services: Services, paths: list[Path], variant: VariantSpec) -> float:
+def processor_lane(
+    services: Services, meter: CpuMeter, paths: list[Path], variant: VariantSpec
+) -> LaneRun:
     """Images per second with the sources already in S3: the processor's own pace."""
     settings = S3Settings()
     s3 = s3_client(settings)
@@ -190,6 +254,7 @@ def processor_lane(services: Services, paths: list[Path], variant: VariantSpec) 
         httpx.Client(base_url=services.task_service.url, timeout=60) as internal,
         httpx.Client(base_url=services.gateway.url, timeout=60, headers=headers) as client,
     ):
+        cpu_before = meter.read()
         started = time.time()
         internal.post(
             "/internal/tasks",
@@ -197,7 +262,8 @@ def processor_lane(services: Services, paths: list[Path], variant: VariantSpec) 
             headers={"content-type": "application/json"},
         ).raise_for_status()
         finished = _finished_at(client, str(task_id))
-    return len(paths) / (finished.timestamp() - started)
+        cpu = per_image_ms(cpu_before, meter.read(), len(paths))
+    return LaneRun(len(paths) / (finished.timestamp() - started), cpu)
 
 
 def latencies(services: Services, path: Path, variant: VariantSpec, samples: int) -> list[float]:
@@ -227,23 +293,32 @@ def main() -> None:
     variant = variant_of(case)
     photos = photo_paths(case.photos)
     paths = [photos[i % len(photos)] for i in range(args.images)]
-    results: dict[str, list[float]] = {"engine": [], "processor": [], "pipeline": []}
+    results: dict[str, list[LaneRun]] = {"engine": [], "processor": [], "pipeline": []}
     with running_services() as services:
+        meter = CpuMeter(services)
         # One small task first: connections opened, partitions assigned, caches warm.
-        processor_lane(services, paths[: CORES * 2], variant)
+        processor_lane(services, meter, paths[: CORES * 2], variant)
         for round_number in range(1, args.rounds + 1):
             engine = measure("engine", args.case, args.images, CORES)
-            results["engine"].append(engine.images_per_second)
-            results["processor"].append(processor_lane(services, paths, variant))
-            results["pipeline"].append(pipeline_lane(services, paths, variant))
+            results["engine"].append(
+                LaneRun(engine.images_per_second, {"engine": engine.cpu_per_image * 1000})
+            )
+            results["processor"].append(processor_lane(services, meter, paths, variant))
+            results["pipeline"].append(pipeline_lane(services, meter, paths, variant))
             print(
                 f"round {round_number}: "
-                + ", ".join(f"{lane} {values[-1]:.1f} img/s" for lane, values in results.items()),
+                + ", ".join(
+                    f"{lane} {runs[-1].images_per_second:.1f} img/s"
+                    for lane, runs in results.items()
+                ),
                 flush=True,
             )
         latency = sorted(latencies(services, paths[0], variant, args.samples))
 
-    medians = {lane: statistics.median(values) for lane, values in results.items()}
+    medians = {
+        lane: statistics.median(run.images_per_second for run in runs)
+        for lane, runs in results.items()
+    }
     print(f"\n{args.images} x {case.title}, {CORES} workers, median of {args.rounds} rounds")
     print(f"{'lane':<12}{'images/s':>10}")
     for lane, value in medians.items():
@@ -255,6 +330,28 @@ def main() -> None:
         f"single image POST -> done: p50 {statistics.median(latency) * 1000:.0f} ms,"
         f" p95 {p95 * 1000:.0f} ms"
     )
+    print_cpu(results)
+
+
+def print_cpu(results: dict[str, list[LaneRun]]) -> None:
+    """Median CPU ms per image of each part, one column per lane."""
+    parts = sorted(
+        {part for runs in results.values() for run in runs for part in run.cpu_ms_per_image}
+    )
+    lanes = list(results)
+    medians = {
+        lane: {
+            part: statistics.median(run.cpu_ms_per_image.get(part, 0.0) for run in runs)
+            for part in parts
+        }
+        for lane, runs in results.items()
+    }
+    print("\nCPU ms per image, by process (median of the rounds)")
+    print(f"{'part':<14}" + "".join(f"{lane:>11}" for lane in lanes))
+    for part in parts:
+        print(f"{part:<14}" + "".join(f"{medians[lane][part]:>11.1f}" for lane in lanes))
+    totals = {lane: sum(medians[lane].values()) for lane in lanes}
+    print(f"{'total':<14}" + "".join(f"{totals[lane]:>11.1f}" for lane in lanes))
 
 
 if __name__ == "__main__":
