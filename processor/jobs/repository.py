@@ -30,36 +30,42 @@ class StoredOutput:
     key: str
 
 
+# One statement, so one round trip: it takes the task's row lock first (every status change
+# does, see common/task_state.py), then the image, then marks the task started.
+_CLAIM = """
+WITH task AS (
+    SELECT t.id FROM tasks t JOIN images i ON i.task_id = t.id
+    WHERE i.id = %(id)s
+    FOR UPDATE OF t
+), claimed AS (
+    UPDATE images SET status = 'processing', attempts = attempts + 1,
+        lease_owner = %(worker)s,
+        lease_expires_at = now() + make_interval(secs => %(lease)s),
+        started_at = coalesce(started_at, now()), next_attempt_at = NULL
+    FROM task
+    WHERE images.id = %(id)s AND images.task_id = task.id
+      AND (images.status = 'queued'
+        OR (images.status = 'retrying' AND images.next_attempt_at <= now())
+        OR (images.status = 'processing' AND images.lease_expires_at < now()))
+    RETURNING images.task_id, images.attempts
+), started AS (
+    UPDATE tasks SET status = 'processing'
+    FROM claimed WHERE tasks.id = claimed.task_id AND tasks.status = 'queued'
+)
+SELECT task_id, attempts FROM claimed
+"""
+
+
 async def claim(
     conn: Connection, image_id: UUID, worker: str, lease_seconds: float
 ) -> Claim | None:
     """Take the image for this worker; None if it is finished, cancelled or held by another."""
     async with conn.transaction():
-        task = await (
-            await conn.execute("SELECT task_id FROM images WHERE id = %s", [image_id])
-        ).fetchone()
-        if task is None:
-            return None
-        await lock_task(conn, task["task_id"])
         row = await (
-            await conn.execute(
-                "UPDATE images SET status = 'processing', attempts = attempts + 1,"
-                " lease_owner = %(worker)s,"
-                " lease_expires_at = now() + make_interval(secs => %(lease)s),"
-                " started_at = coalesce(started_at, now()), next_attempt_at = NULL"
-                " WHERE id = %(id)s AND (status = 'queued'"
-                "   OR (status = 'retrying' AND next_attempt_at <= now())"
-                "   OR (status = 'processing' AND lease_expires_at < now()))"
-                " RETURNING task_id, attempts",
-                {"id": image_id, "worker": worker, "lease": lease_seconds},
-            )
+            await conn.execute(_CLAIM, {"id": image_id, "worker": worker, "lease": lease_seconds})
         ).fetchone()
-        if row is None:
-            return None
-        await conn.execute(
-            "UPDATE tasks SET status = 'processing' WHERE id = %s AND status = 'queued'",
-            [row["task_id"]],
-        )
+    if row is None:
+        return None
     return Claim(image_id, row["task_id"], row["attempts"])
 
 
