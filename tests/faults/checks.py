@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import httpx
+import psutil
 
 from tests.e2e.api import TASK_PATH, Storage
 from tests.faults.cluster import Cluster
@@ -172,6 +173,34 @@ def held_by(db: Database, task_id: str) -> Counter[int]:
         "SELECT lease_owner FROM images WHERE task_id = %s AND status = 'processing'", [task_id]
     )
     return Counter(worker_pid(row["lease_owner"]) for row in rows)
+
+
+def database_client_ports(db: Database, pid: int) -> set[int]:
+    """The local ports of a process's PostgreSQL connections (pg_stat_activity.client_port)."""
+    server_port = db.value("SELECT inet_server_port()")
+    return {
+        connection.laddr.port
+        for connection in psutil.Process(pid).net_connections(kind="tcp")
+        if connection.raddr and connection.raddr.port == server_port
+    }
+
+
+def wait_sessions_ended(db: Database, client_ports: set[int], timeout: float = 30) -> None:
+    """Until PostgreSQL has ended those sessions of a dead process.
+
+    A statement a process sent just before it died still runs to its end (a COMMIT lands);
+    once the session is gone, the database holds everything the process will ever write.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        left = db.value(
+            "SELECT count(*) FROM pg_stat_activity WHERE client_port = ANY(%s)",
+            [list(client_ports)],
+        )
+        if left == 0:
+            return
+        assert time.monotonic() < deadline, f"{left} sessions of a dead process still open"
+        time.sleep(0.05)
 
 
 def metric(url: str, name: str) -> float:

@@ -10,10 +10,12 @@ from tests.faults import pictures
 from tests.faults.checks import (
     assert_each_image_done_once,
     attempts_of,
+    database_client_ports,
     held_by,
     image_counts,
     wait_finished,
     wait_for,
+    wait_sessions_ended,
     worker_pid,
 )
 from tests.faults.cluster import Cluster
@@ -46,8 +48,12 @@ def test_a_killed_processors_images_are_reclaimed_after_the_lease_and_done_once(
     wait_for(cluster, some_done_and_one_busy, 60, f"{KILL_AFTER_DONE} images done")
     assert victim is not None
     victim_pid = victim.pid
+    victim_sessions = database_client_ports(db, victim_pid)
+    assert victim_sessions, "the processor to kill has no PostgreSQL connection"
     cluster.kill(victim)
     killed_at = time.monotonic()
+    # A commit the victim sent just before it died still lands: read once it has.
+    wait_sessions_ended(db, victim_sessions)
 
     # What the dead worker held: claimed, leased, and now nobody working on them.
     held = db.rows(
