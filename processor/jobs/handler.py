@@ -104,11 +104,21 @@ class JobHandler:
             await self._handle(job)
 
     async def _handle(self, job: ImageJob) -> None:
-        claim = await self._db(
-            lambda conn: repository.claim(
-                conn, job.image_id, self.worker_id, self._settings.processor_lease_seconds
+        claiming = asyncio.ensure_future(
+            self._db(
+                lambda conn: repository.claim(
+                    conn, job.image_id, self.worker_id, self._settings.processor_lease_seconds
+                )
             )
         )
+        try:
+            claim = await asyncio.shield(claiming)
+        except asyncio.CancelledError:
+            # Stopped while claiming: let the claim land, then hand the image straight back.
+            claim = await claiming
+            if claim is not None:
+                await self._release(job, claim)
+            raise
         if claim is None:
             log.info("job for image %s skipped: finished, cancelled or held", job.image_id)
             return
@@ -120,18 +130,19 @@ class JobHandler:
             stored = await self._process(job)
         except asyncio.CancelledError:
             # The worker is stopping: hand the image back rather than sit on its lease.
-            await asyncio.shield(
-                self._db(lambda conn: repository.release(conn, claim, self.worker_id))
-            )
-            log.info("image %s released on shutdown", job.image_id)
+            await self._release(job, claim)
             raise
         except (engine.EngineError, SourceError, StorageError) as error:
-            await self._record_failure(job, claim, error)
+            await to_the_end(self._record_failure(job, claim, error))
         except Exception as error:
             log.exception("unexpected failure on image %s", job.image_id)
-            await self._record_failure(job, claim, UnexpectedError(error))
+            await to_the_end(self._record_failure(job, claim, UnexpectedError(error)))
         else:
-            await self._record_done(job, claim, stored)
+            await to_the_end(self._record_done(job, claim, stored))
+
+    async def _release(self, job: ImageJob, claim: Claim) -> None:
+        await to_the_end(self._db(lambda conn: repository.release(conn, claim, self.worker_id)))
+        log.info("image %s released on shutdown", job.image_id)
 
     async def _process(self, job: ImageJob) -> list[StoredOutput]:
         with metrics.STAGE_DURATION.labels("fetch").time():
@@ -295,6 +306,20 @@ class JobHandler:
                 log.warning("PostgreSQL unavailable (%s); retrying in %.1f s", error, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _DB_RETRY_MAX_SECONDS)
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` to its end even when the worker is stopped meanwhile, then stop.
+
+    An outcome cut off half-way would leave its image held by a worker that is gone, until
+    the lease runs out.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 def _observe_stage(stage: str, seconds: float) -> None:
