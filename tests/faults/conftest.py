@@ -45,8 +45,9 @@ PROCESSOR_REPLICAS = 2
 CLUSTER_KEY = pytest.StashKey[Cluster]()
 KEEP_SCHEMA_ENV = "FAULTS_KEEP_SCHEMA"
 
-# Short, so that every recovery in this suite takes seconds (the defaults are minutes).
-RETRY_DELAYS_SECONDS = [1, 1, 2, 2, 3, 3, 5]
+# Short, so that every recovery in this suite takes seconds (the defaults are minutes). The
+# tail outlasts the longest outage here (S3 stopped and started again) on a slow machine too.
+RETRY_DELAYS_SECONDS = [1, 1, 2, 2, 3, 3, 5, 10, 15]
 LEASE_SECONDS = 5
 RECONCILE_INTERVAL_SECONDS = 0.5
 RECONCILE_GRACE_SECONDS = 2
