@@ -2,10 +2,11 @@
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.log import configure_logging, log_context
 
@@ -21,19 +22,35 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def install_request_ids(app: FastAPI) -> None:
-    """Bind each request's id (the caller's X-Request-ID, or a new one) to its log lines."""
+class RequestIds:
+    """Binds each request's id (the caller's X-Request-ID, or a new one) to its log lines and
+    returns it in the response's headers.
 
-    @app.middleware("http")
-    async def bind_request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        given = request.headers.get(REQUEST_ID_HEADER, "")
+    Plain ASGI rather than `@app.middleware("http")`: that one hands every chunk of a request
+    body through a task of its own, which made a large upload cost a third more CPU.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = Headers(scope=scope).get(REQUEST_ID_HEADER, "")
         request_id = given if _ACCEPTABLE_REQUEST_ID.match(given) else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
         with log_context(request_id=request_id):
-            response = await call_next(request)
-        response.headers[REQUEST_ID_HEADER] = request_id
-        return response
+            await self.app(scope, receive, send_with_id)
+
+
+def install_request_ids(app: FastAPI) -> None:
+    app.add_middleware(RequestIds)
 
 
 def serve(app: FastAPI, host: str, port: int, log_level: str, service: str) -> None:
