@@ -71,18 +71,20 @@ def test_a_killed_processors_images_are_reclaimed_after_the_lease_and_done_once(
     held_ids = [row["id"] for row in held]
     leases_end: datetime = max(row["lease_expires_at"] for row in held)
     while True:
-        now = db.value("SELECT now()")
+        # The time read with the rows: each row is checked against its own lease.
         current = db.rows(
-            "SELECT id::text AS id, status, attempts, lease_owner FROM images"
-            " WHERE id = ANY(%s::uuid[])",
+            "SELECT id::text AS id, status, attempts, lease_owner, clock_timestamp() AS now"
+            " FROM images WHERE id = ANY(%s::uuid[])",
             [held_ids],
         )
-        if now >= leases_end:
-            break
         for row, before in zip(sorted(current, key=_id), sorted(held, key=_id), strict=True):
+            if row["now"] >= before["lease_expires_at"]:
+                continue
             assert row["status"] == "processing", (row, before)
             assert row["attempts"] == before["attempts"], (row, before)
             assert worker_pid(row["lease_owner"]) == victim_pid, (row, before)
+        if min(row["now"] for row in current) >= leases_end:
+            break
         time.sleep(0.1)
 
     view = wait_finished(cluster, api.http, task_id, timeout=120)
