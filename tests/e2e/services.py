@@ -19,6 +19,8 @@ from typing import IO
 import httpx
 import pytest
 
+from tests.harness.kafka import group_is_stable
+
 log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -132,7 +134,7 @@ class Stack:
         deadline = time.monotonic() + timeout
         for service in self.services:
             self.wait_until(service.healthy, deadline, f"{service.name} answering /healthz")
-        self.wait_until(self._group_settled, deadline, "the processors sharing the jobs topic")
+        self.wait_until(self.group_settled, deadline, "the processors sharing the jobs topic")
 
     def stop(self, timeout: float = 30) -> None:
         # The gateway first (no new work), then the workers, task_service last.
@@ -159,15 +161,16 @@ class Stack:
                 pytest.fail(f"timed out waiting for {described}\n\n{self.tails()}", pytrace=False)
             time.sleep(POLL_SECONDS)
 
-    def _group_settled(self) -> bool:
-        """Every processor is ready and holds partitions of one and the same generation."""
+    def group_settled(self) -> bool:
+        """Every processor is ready and holds partitions of one and the same generation, and
+        Kafka sees the group stable with all of them."""
         generations = set()
         for processor in self.processors:
             state = consumer_state(processor.log_text(), self.processor_group)
             if state is None:
                 return False
             generations.add(state)
-        return len(generations) == 1
+        return len(generations) == 1 and group_is_stable(self.processor_group, len(self.processors))
 
 
 def consumer_state(log: str, group: str) -> int | None:

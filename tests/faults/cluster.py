@@ -52,7 +52,7 @@ class Cluster:
 
     def wait_group_settled(self, deadline: float) -> None:
         self.stack.wait_until(
-            self._group_settled,
+            self.stack.group_settled,
             deadline,
             lambda: f"the processors' group to settle: {self._states()}",
         )
@@ -62,10 +62,6 @@ class Cluster:
             p.name: consumer_state(p.log_text(), self.stack.processor_group)
             for p in self.processors
         }
-
-    def _group_settled(self) -> bool:
-        generations = set(self._states().values())
-        return None not in generations and len(generations) == 1
 
     def kill(self, processor: Service) -> None:
         """SIGKILL: no clean-up of any kind, as when a machine dies."""

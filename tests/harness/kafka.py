@@ -1,8 +1,9 @@
 """The Kafka side of a test session: its own consumer group, started at the end, removed."""
 
+import functools
 import logging
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from common.settings import KafkaSettings
@@ -52,3 +53,24 @@ def forget_consumer_group(group: str) -> None:
     except Exception as error:
         # Leftovers are harmless to later sessions (their group names differ).
         log.warning("could not remove consumer group %s from Kafka: %s", group, error)
+
+
+@functools.cache
+def _admin() -> AdminClient:
+    return AdminClient({"bootstrap.servers": KafkaSettings().kafka_bootstrap_servers})
+
+
+def group_is_stable(group: str, members: int) -> bool:
+    """Kafka's own view: the group is done rebalancing, with `members` members holding
+    partitions. A worker's log says when it got partitions, not that no rebalance began since.
+    """
+    try:
+        description = _admin().describe_consumer_groups([group])[group].result(timeout=10)
+    except Exception as error:
+        log.info("could not describe consumer group %s: %s", group, error)
+        return False
+    return (
+        description.state == ConsumerGroupState.STABLE
+        and len(description.members) == members
+        and all(member.assignment.topic_partitions for member in description.members)
+    )
