@@ -46,6 +46,7 @@ from schemas.images import OutputFormat
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, VariantSpec
 from tests.e2e.services import Service, base_environment, consumer_state
 from tests.harness.auth import ShopToken
+from tests.harness.kafka import forget_consumer_group
 from tests.harness.ports import free_port
 
 SINGLE_SIZE_CASES = ("jpeg-to-jpeg", "small-jpeg", "jpeg-to-webp", "webp-to-webp")
@@ -122,6 +123,7 @@ class Services:
             service.terminate()
         for service in self.all:
             service.wait_stopped(30)
+        forget_consumer_group(self.group)
 
 
 @contextmanager
