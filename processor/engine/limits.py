@@ -8,7 +8,8 @@ from schemas import limits
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_bytes: int = limits.MAX_FILE_BYTES
-    # Per frame, and for an animation kept as one, over all its frames together.
+    # Per frame, and for an animation kept as one, over all its frames together; read and
+    # written alike (each variant's output is held to it too).
     max_pixels: int = limits.MAX_PIXELS
     max_frames: int = limits.MAX_FRAMES
     # Each variant is a full resize and encode, so their number bounds the work per source.

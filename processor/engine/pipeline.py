@@ -14,6 +14,7 @@ from processor.engine.models import Output, SourceInfo
 from processor.engine.steps.check_animation_pixels import check_animation_pixels
 from processor.engine.steps.check_file_size import check_file_size
 from processor.engine.steps.check_frames import check_frames
+from processor.engine.steps.check_output_pixels import check_output_pixels
 from processor.engine.steps.check_pixels import check_pixels
 from processor.engine.steps.check_variants import check_variants
 from processor.engine.steps.choose_format import choose_format
@@ -48,6 +49,7 @@ PROBE: tuple[Step, ...] = (
 DECODE: tuple[Step, ...] = (
     plan_animation,
     check_animation_pixels,
+    check_output_pixels,
     plan_decode,
     load,
     to_srgb,

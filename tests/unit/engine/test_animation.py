@@ -75,3 +75,14 @@ def test_the_pixel_limit_counts_every_frame_only_when_they_are_kept() -> None:
     assert still.frames == 1
     with pytest.raises(TooManyPixels):
         process_image(GIF, [Variant(format=OutputFormat.GIF)], limits)
+
+
+def test_an_animation_enlarged_past_the_pixel_limit_is_refused_before_decoding() -> None:
+    # 4 frames of 1200 x 800 would be 3.84 megapixels; one frame of it is 0.96.
+    limits = Limits(max_pixels=2_000_000)
+    big = Variant(width=1200, enlarge=True, format=OutputFormat.GIF)
+    with pytest.raises(TooManyPixels, match="4 frames of 1200 x 800"):
+        process_image(GIF, [big], limits)
+    first_frame = Variant(width=1200, enlarge=True, format=OutputFormat.JPG)
+    (still,) = process_image(GIF, [first_frame], limits)
+    assert (still.width, still.height, still.frames) == (1200, 800, 1)

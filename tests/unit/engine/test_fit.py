@@ -1,7 +1,15 @@
 import pytest
 import pyvips
 
-from processor.engine import Fit, Gravity, OutputFormat, Variant, process_image
+from processor.engine import (
+    Fit,
+    Gravity,
+    Limits,
+    OutputFormat,
+    TooManyPixels,
+    Variant,
+    process_image,
+)
 from tests.unit.engine import samples
 
 SOURCE = samples.png(samples.solid(400, 300, samples.GREEN))
@@ -90,3 +98,24 @@ def test_smart_cover_keeps_the_busy_part_that_centre_crops_away() -> None:
 
     assert samples.decode(cover(Gravity.CENTRE)).deviate() < 1
     assert samples.decode(cover(Gravity.SMART)).deviate() > 50
+
+
+@pytest.mark.parametrize(
+    ("fit", "width", "height"),
+    [(Fit.FILL, 2000, 2000), (Fit.COVER, 2000, 2000), (Fit.CONTAIN, 2000, 2000)],
+)
+def test_an_output_past_the_pixel_limit_is_refused_whatever_the_fit(
+    fit: Fit, width: int, height: int
+) -> None:
+    # A 30 x 20 source made 4 megapixels by enlarging: over a 1 megapixel limit.
+    source = samples.png(samples.solid(30, 20))
+    variant = Variant(width=width, height=height, fit=fit, enlarge=True)
+    with pytest.raises(TooManyPixels, match="2000 x 2000"):
+        process_image(source, [variant], Limits(max_pixels=1_000_000))
+
+
+def test_an_output_at_the_pixel_limit_is_made() -> None:
+    source = samples.png(samples.solid(30, 20))
+    variant = Variant(width=1000, height=1000, fit=Fit.FILL, enlarge=True)
+    (output,) = process_image(source, [variant], Limits(max_pixels=1_000_000))
+    assert (output.width, output.height) == (1000, 1000)
