@@ -35,3 +35,16 @@ class UnexpectedError(Exception):
     def __init__(self, error: BaseException) -> None:
         super().__init__(str(error))
         self.message = f"{type(error).__name__}: {error}"
+
+
+class WorkerLost(Exception):
+    """Earlier claims of the image ended with their worker gone (killed, out of memory)
+    before an outcome: the image may be what brings workers down, so it is not tried forever.
+    """
+
+    code = ErrorCode.INTERNAL_ERROR
+    permanent = False
+
+    def __init__(self, claims: int) -> None:
+        super().__init__(claims)
+        self.message = f"its worker stopped before an outcome on {claims - 1} earlier claims"

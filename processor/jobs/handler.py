@@ -1,9 +1,10 @@
 """One image job from claim to recorded outcome."""
 
 import asyncio
+import contextlib
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ from common.log import log_context
 from common.task_state import FinishedTask
 from processor import engine
 from processor.jobs import repository, storage
-from processor.jobs.errors import JobError, StorageError, UnexpectedError
+from processor.jobs.errors import JobError, StorageError, UnexpectedError, WorkerLost
 from processor.jobs.repository import Claim, StoredOutput
 from processor.settings import Settings
 from processor.sources import SourceError, UrlFetchPolicy, fetch_url
@@ -126,8 +127,12 @@ class JobHandler:
             await self._run(job, claim)
 
     async def _run(self, job: ImageJob, claim: Claim) -> None:
+        if claim.attempt > len(self._settings.retry_delays_seconds) + 1:
+            await to_the_end(self._record_failure(job, claim, WorkerLost(claim.attempt)))
+            return
         try:
-            stored = await self._process(job)
+            async with self._lease_kept(claim):
+                stored = await self._process(job)
         except asyncio.CancelledError:
             # The worker is stopping: hand the image back rather than sit on its lease.
             await self._release(job, claim)
@@ -139,6 +144,31 @@ class JobHandler:
             await to_the_end(self._record_failure(job, claim, UnexpectedError(error)))
         else:
             await to_the_end(self._record_done(job, claim, stored))
+
+    @contextlib.asynccontextmanager
+    async def _lease_kept(self, claim: Claim) -> AsyncIterator[None]:
+        """The lease pushed forward while the block runs: a lease that runs out marks a
+        worker that died, never an image that merely takes long."""
+        renewing = asyncio.create_task(self._keep_lease(claim))
+        try:
+            yield
+        finally:
+            renewing.cancel()
+
+    async def _keep_lease(self, claim: Claim) -> None:
+        lease = self._settings.processor_lease_seconds
+        while True:
+            await asyncio.sleep(lease / 3)
+            try:
+                async with self._pool.connection() as conn:
+                    kept = await repository.renew_lease(conn, claim, self.worker_id, lease)
+            except psycopg.Error as error:
+                # Two more tries before the lease runs out; PostgreSQL may be back by then.
+                log.warning("could not renew the lease on image %s: %s", claim.image_id, error)
+                continue
+            if not kept:
+                log.warning("image %s: lease lost while it was being processed", claim.image_id)
+                return
 
     async def _release(self, job: ImageJob, claim: Claim) -> None:
         await to_the_end(self._db(lambda conn: repository.release(conn, claim, self.worker_id)))

@@ -69,6 +69,23 @@ async def claim(
     return Claim(image_id, row["task_id"], row["attempts"])
 
 
+async def renew_lease(conn: Connection, claim: Claim, worker: str, lease_seconds: float) -> bool:
+    """Push the lease forward while the image is worked on; False if it is not ours anymore.
+
+    Only the lease changes, not the status: no task lock and no event needed.
+    """
+    async with conn.transaction():
+        row = await (
+            await conn.execute(
+                "UPDATE images SET lease_expires_at = now() + make_interval(secs => %s)"
+                " WHERE id = %s AND status = 'processing' AND lease_owner = %s AND attempts = %s"
+                " RETURNING id",
+                [lease_seconds, claim.image_id, worker, claim.attempt],
+            )
+        ).fetchone()
+    return row is not None
+
+
 async def record_done(
     conn: Connection, claim: Claim, worker: str, outputs: list[StoredOutput]
 ) -> tuple[bool, FinishedTask | None]:

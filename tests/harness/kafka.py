@@ -1,6 +1,5 @@
 """The Kafka side of a test session: its own consumer group, started at the end, removed."""
 
-import functools
 import logging
 
 from confluent_kafka import Consumer, ConsumerGroupState, TopicPartition
@@ -55,17 +54,17 @@ def forget_consumer_group(group: str) -> None:
         log.warning("could not remove consumer group %s from Kafka: %s", group, error)
 
 
-@functools.cache
-def _admin() -> AdminClient:
-    return AdminClient({"bootstrap.servers": KafkaSettings().kafka_bootstrap_servers})
-
-
 def group_is_stable(group: str, members: int) -> bool:
     """Kafka's own view: the group is done rebalancing, with `members` members holding
     partitions. A worker's log says when it got partitions, not that no rebalance began since.
     """
+    # A client of its own each time: one kept across a Kafka restart (the fault tests make
+    # some) was seen to never answer again.
+    admin = AdminClient({"bootstrap.servers": KafkaSettings().kafka_bootstrap_servers})
     try:
-        description = _admin().describe_consumer_groups([group])[group].result(timeout=10)
+        description = admin.describe_consumer_groups([group], request_timeout=5)[group].result(
+            timeout=10
+        )
     except Exception as error:
         log.info("could not describe consumer group %s: %s", group, error)
         return False

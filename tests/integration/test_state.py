@@ -97,6 +97,35 @@ def test_an_image_held_under_a_lease_cannot_be_claimed_again() -> None:
     run(go)
 
 
+def test_a_renewed_lease_keeps_the_image_and_only_its_holder_can_renew_it() -> None:
+    async def go() -> None:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 1)
+            image = command.images[0].id
+            claim = await repository.claim(conn, image, "worker-a", lease_seconds=0)
+            assert claim is not None
+            # Renewed before anyone else came: the lease runs again, and no one can take it.
+            assert await repository.renew_lease(conn, claim, "worker-a", lease_seconds=60)
+            assert await repository.claim(conn, image, "worker-b", lease_seconds=60) is None
+            assert not await repository.renew_lease(conn, claim, "worker-b", lease_seconds=60)
+            row = await (
+                await conn.execute(
+                    "SELECT attempts, lease_owner, lease_expires_at > now() + interval '50 s'"
+                    " AS ahead FROM images WHERE id = %s",
+                    [image],
+                )
+            ).fetchone()
+            assert row == {"attempts": 1, "lease_owner": "worker-a", "ahead": True}
+            events = await (
+                await conn.execute(
+                    "SELECT count(*) AS n FROM image_events WHERE image_id = %s", [image]
+                )
+            ).fetchone()
+            assert events == {"n": 2}  # queued, processing: a renewal is no state change
+
+    run(go)
+
+
 def test_an_expired_lease_is_reclaimed_and_the_old_holder_cannot_record() -> None:
     async def go() -> None:
         async with await _connect() as conn:
