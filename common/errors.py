@@ -8,8 +8,9 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 
 class ServiceError(Exception):
@@ -76,6 +77,19 @@ def install_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "5"},
         )
+
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable_value(request: Request, error: psycopg.DataError) -> JSONResponse:
+        # A value the API's validation let through but PostgreSQL cannot hold: the client's.
+        return JSONResponse(
+            error_body("invalid_parameter", f"a value cannot be stored: {error}"),
+            status_code=400,
+        )
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> Response:
+        # Nobody is left to read an answer: end the request quietly, counted as 499.
+        return Response(status_code=499)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -115,6 +115,8 @@ async def list_tasks(
     owner: VisibleOwner,
     tasks: Tasks,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="next_cursor of the previous page")
+    ] = None,
 ) -> TaskPage:
     return await tasks.list_tasks(owner, limit, cursor)

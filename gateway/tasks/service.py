@@ -57,6 +57,8 @@ def submission_from_form(fields: dict[str, list[str]]) -> TaskSubmission:
             values["variants"] = json.loads(fields["variants"][-1])
         except json.JSONDecodeError as error:
             raise BadSubmission(f"variants is not valid JSON: {error}") from error
+        except RecursionError as error:
+            raise BadSubmission("variants is nested too deeply") from error
     try:
         return TaskSubmission.model_validate(values)
     except ValidationError as error:

@@ -264,9 +264,10 @@ def _disposition(part: _Part) -> tuple[str, str | None]:
     _, options = parse_options_header(part.headers.get("content-disposition", ""))
     name = options.get(b"name", b"").decode(errors="replace")
     filename = options.get(b"filename")
-    return name, filename.decode(errors="replace")[
-        :_MAX_NAME_LENGTH
-    ] if filename is not None else None
+    if filename is None:
+        return name, None
+    # Kept as text PostgreSQL can store: a NUL turns into U+FFFD, as undecodable bytes do.
+    return name, filename.decode(errors="replace").replace("\x00", "\ufffd")[:_MAX_NAME_LENGTH]
 
 
 async def receive_form(

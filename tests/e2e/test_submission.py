@@ -138,6 +138,16 @@ def test_the_same_ref_twice_returns_the_same_task_and_drops_the_second_upload(
     assert api.wait_finished(first["id"])["status"] == "done"
 
 
+def test_a_cursor_longer_than_any_the_api_hands_out_is_400(http: httpx.Client) -> None:
+    response = http.get(TASK_PATH, params={"cursor": "A" * 65_500})
+    assert error_of(response, 400)["code"] == "invalid_parameter"
+
+
+def test_a_nul_in_a_json_submission_is_400_not_a_database_error(api: Api) -> None:
+    response = api.submit_json({"urls": ["https://example.com/a.jpg"], "ref": "a\x00b"})
+    assert error_of(response, 400)["code"] == "invalid_parameter"
+
+
 def test_unknown_ids_get_404_json_errors(http: httpx.Client) -> None:
     unknown = uuid.uuid4()
     for path in (

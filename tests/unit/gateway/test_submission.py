@@ -58,6 +58,12 @@ def test_variants_come_as_json() -> None:
         {"variants": ['[{"name":"original"}]']},
         {"url": ["ftp://host/a.jpg"]},
         {"callback_url": ["javascript:alert(1)"]},
+        # PostgreSQL's text cannot hold NUL: refused here, not a 500 from the database.
+        {"ref": ["a\x00b"]},
+        {"url": ["https://host/a\x00.jpg"]},
+        {"callback_url": ["https://host/hook\x00"]},
+        # json.loads gives up on this with a RecursionError.
+        {"variants": ["[" * 2000]},
     ],
 )
 def test_bad_parameters_are_a_400_with_details(fields: dict[str, list[str]]) -> None:

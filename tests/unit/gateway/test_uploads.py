@@ -142,6 +142,12 @@ def test_files_are_stored_whole_and_fields_kept(spool: Spool) -> None:
     assert all(f.key.startswith("sources/") for f in form.files)
 
 
+def test_a_nul_in_a_file_name_becomes_a_replacement_character(spool: Spool) -> None:
+    form = receive(FakeS3(), spool, multipart([("file", "a\x00b.png", PNG)]))
+
+    assert [f.name for f in form.files] == ["a\ufffdb.png"]
+
+
 def test_a_large_file_goes_up_in_parts_no_bigger_than_the_part_size(spool: Spool) -> None:
     s3 = FakeS3()
 
