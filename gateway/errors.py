@@ -28,6 +28,7 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
         "`invalid_parameter` (details list each field), `empty_file`, `no_images`, "
         "a malformed multipart body"
     ),
+    408: error_doc("`request_timeout`: the request body stopped arriving"),
     413: error_doc("`file_too_large`, `task_too_large`, `too_many_images`, `request_too_large`"),
     415: error_doc(
         "`unsupported_format` (a file is not an accepted image), `unsupported_media_type`"

@@ -31,6 +31,9 @@ class Settings(PostgresSettings, S3Settings, KeycloakSettings):
     allow_pdf: bool = False
     # Uploads go to S3 in parts of this size: the most a request holds in memory per file.
     upload_part_bytes: int = Field(default=8 * 1024 * 1024, ge=5 * 1024 * 1024)
+    # A request body that sends nothing for this long is dropped (408): a stalled or
+    # deliberately slow client must not hold a connection and its spool space forever.
+    body_idle_timeout_seconds: float = Field(default=60.0, gt=0)
     presigned_url_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     # Where sources wait while S3 refuses them; past `spool_max_bytes` the gateway answers

@@ -17,3 +17,8 @@ class UnsupportedMediaType(ServiceError):
 class BadSubmission(ServiceError):
     status_code = 400
     code = ErrorCode.INVALID_PARAMETER.value
+
+
+class RequestTimeout(ServiceError):
+    status_code = 408
+    code = "request_timeout"

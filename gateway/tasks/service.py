@@ -1,5 +1,6 @@
 """Submitting a batch: sources into S3, the task into task_service."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -10,7 +11,12 @@ from pydantic import ValidationError
 from gateway.settings import Settings
 from gateway.spool import Spool, SpoolEntry
 from gateway.task_client import TaskServiceClient
-from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMediaType
+from gateway.tasks.errors import (
+    BadSubmission,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from gateway.tasks.uploads import (
     MEDIA_TYPES,
     ReceivedForm,
@@ -77,6 +83,22 @@ async def _read_json(body: AsyncIterator[bytes]) -> TaskSubmission:
         raise _invalid(error) from error
 
 
+async def with_idle_timeout(body: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`body`, refused with 408 as soon as no chunk of it arrives for `seconds`."""
+    chunks = aiter(body)
+    while True:
+        try:
+            async with asyncio.timeout(seconds):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as error:
+            raise RequestTimeout(
+                f"no part of the request body arrived for {seconds:g} s"
+            ) from error
+        yield chunk
+
+
 async def submit(
     *,
     body: AsyncIterator[bytes],
@@ -99,6 +121,7 @@ async def submit(
             f"the request is over the {settings.max_task_bytes} byte limit", code="task_too_large"
         )
 
+    body = with_idle_timeout(body, settings.body_idle_timeout_seconds)
     task_id = uuid4()
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":

@@ -1,10 +1,12 @@
+import asyncio
+from collections.abc import AsyncIterator
 from uuid import uuid4
 
 import pytest
 
 from gateway.settings import Settings
-from gateway.tasks.errors import BadSubmission
-from gateway.tasks.service import _command, submission_from_form
+from gateway.tasks.errors import BadSubmission, RequestTimeout
+from gateway.tasks.service import _command, submission_from_form, with_idle_timeout
 from gateway.tasks.uploads import ReceivedFile, ReceivedForm
 from schemas.images import Fit, OutputFormat, SourceFormat
 from schemas.tasks import (
@@ -92,3 +94,30 @@ def test_a_spooled_file_is_held_back_until_the_spool_uploads_it() -> None:
     )
 
     assert [image.source_pending for image in command.images] == [False, True]
+
+
+def test_a_body_that_stops_arriving_is_refused_with_408() -> None:
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"--boundary\r\n"
+        await asyncio.sleep(30)
+        yield b"never"
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in with_idle_timeout(stalls(), 0.1)]
+
+    with pytest.raises(RequestTimeout) as refused:
+        asyncio.run(read())
+    assert refused.value.status_code == 408
+    assert refused.value.code == "request_timeout"
+
+
+def test_a_body_that_keeps_arriving_is_read_whole() -> None:
+    async def slow() -> AsyncIterator[bytes]:
+        for part in (b"a", b"b", b"c"):
+            await asyncio.sleep(0.05)
+            yield part
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in with_idle_timeout(slow(), 0.5)]
+
+    assert asyncio.run(read()) == [b"a", b"b", b"c"]
