@@ -8,10 +8,18 @@ from botocore.config import Config
 from common.settings import S3Settings
 
 
-def s3_client(settings: S3Settings, *, timeout_seconds: float = 10, attempts: int = 3) -> Any:
+def s3_client(
+    settings: S3Settings,
+    *,
+    timeout_seconds: float = 10,
+    attempts: int = 3,
+    endpoint_url: str | None = None,
+) -> Any:
+    """A client of the configured S3 server, at `endpoint_url` when given (the address the
+    server has for someone else, e.g. clients following a presigned URL)."""
     return boto3.client(
         "s3",
-        endpoint_url=settings.s3_endpoint_url,
+        endpoint_url=endpoint_url or settings.s3_endpoint_url,
         region_name=settings.s3_region,
         aws_access_key_id=settings.secret("s3_access_key"),
         aws_secret_access_key=settings.secret("s3_secret_key"),

@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         keycloak = httpx.AsyncClient(timeout=10)
         app.state.verifier = verifier_for(settings, keycloak)
         app.state.s3 = s3_client(settings)
+        app.state.presigner = s3_client(settings, endpoint_url=settings.s3_public_endpoint_url)
         app.state.pool = await open_pool(settings, name="gateway")
         app.state.hub = EventHub(settings.secret("database_url"))
         app.state.hub.start()

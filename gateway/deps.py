@@ -35,6 +35,10 @@ def _s3(request: Request) -> Any:
     return request.app.state.s3
 
 
+def _presigner(request: Request) -> Any:
+    return request.app.state.presigner
+
+
 def _spool(request: Request) -> Spool:
     spool: Spool = request.app.state.spool
     return spool
@@ -90,6 +94,8 @@ def _visible_owner(principal: Annotated[Principal, Depends(require_user)]) -> st
 SettingsDep = Annotated[Settings, Depends(_settings)]
 Tasks = Annotated[TaskServiceClient, Depends(_tasks)]
 S3 = Annotated[Any, Depends(_s3)]
+# Signs URLs for clients: the S3 client at the address they reach S3 by.
+Presigner = Annotated[Any, Depends(_presigner)]
 SpoolDep = Annotated[Spool, Depends(_spool)]
 Pool = Annotated[DbPool, Depends(_pool)]
 Hub = Annotated[EventHub, Depends(_hub)]

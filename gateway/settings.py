@@ -35,6 +35,9 @@ class Settings(PostgresSettings, S3Settings, KeycloakSettings):
     # deliberately slow client must not hold a connection and its spool space forever.
     body_idle_timeout_seconds: float = Field(default=60.0, gt=0)
     presigned_url_seconds: int = Field(default=300, ge=1, le=7 * 24 * 3600)
+    # Where clients reach S3, when not at the services' own s3_endpoint_url (an internal
+    # address): presigned URLs (`?redirect=1`) are signed for this one.
+    s3_public_endpoint_url: str | None = None
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     # Where sources wait while S3 refuses them; past `spool_max_bytes` the gateway answers
     # 503 instead of accepting more.

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from common.errors import Conflict, DependencyUnavailable, NotFound
-from gateway.deps import S3, SettingsDep, Tasks, VisibleOwner
+from gateway.deps import S3, Presigner, SettingsDep, Tasks, VisibleOwner
 from gateway.errors import ERROR_RESPONSES, error_doc
 from schemas.tasks import ORIGINAL, ImageStatus, StoredImage
 
@@ -60,6 +60,7 @@ async def get_image(
     owner: VisibleOwner,
     tasks: Tasks,
     s3: S3,
+    presigner: Presigner,
     settings: SettingsDep,
     variant: Annotated[
         str | None,
@@ -72,7 +73,7 @@ async def get_image(
     try:
         if redirect:
             url = await asyncio.to_thread(
-                s3.generate_presigned_url,
+                presigner.generate_presigned_url,
                 "get_object",
                 Params={"Bucket": settings.s3_bucket, "Key": key},
                 ExpiresIn=settings.presigned_url_seconds,

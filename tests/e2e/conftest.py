@@ -21,6 +21,7 @@ import os
 import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -52,6 +53,8 @@ KEEP_SCHEMA_ENV = "E2E_KEEP_SCHEMA"
 
 # What these services use today; Keycloak joins once the gateway verifies tokens.
 NEEDED = ("kafka", "postgres", "s3")
+# The stack's S3 server by another name, as clients following presigned URLs would use.
+S3_PUBLIC_ENDPOINT_URL = f"http://localhost:{urlsplit(S3Settings().s3_endpoint_url).port}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -156,6 +159,8 @@ def stack(
             gateway_port,
             PIXELMILL_MAX_FILE_BYTES=str(MAX_FILE_BYTES),
             PIXELMILL_SSE_KEEPALIVE_SECONDS="1",
+            # Clients reach S3 by another name than the services do.
+            PIXELMILL_S3_PUBLIC_ENDPOINT_URL=S3_PUBLIC_ENDPOINT_URL,
             # Sources waiting for S3 stay with this gateway, not a developer's.
             PIXELMILL_SPOOL_DIR=str(tmp_path_factory.mktemp("spool")),
         ),
