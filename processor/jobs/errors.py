@@ -38,13 +38,12 @@ class UnexpectedError(Exception):
 
 
 class WorkerLost(Exception):
-    """Earlier claims of the image ended with their worker gone (killed, out of memory)
-    before an outcome: the image may be what brings workers down, so it is not tried forever.
-    """
+    """The image's last allowed attempt ended with its worker gone (killed, out of memory)
+    before an outcome. It may be what brings workers down, so it is not taken up again."""
 
     code = ErrorCode.INTERNAL_ERROR
     permanent = False
 
-    def __init__(self, claims: int) -> None:
-        super().__init__(claims)
-        self.message = f"its worker stopped before an outcome on {claims - 1} earlier claims"
+    def __init__(self, attempt: int) -> None:
+        super().__init__(attempt)
+        self.message = f"the worker of attempt {attempt - 1} stopped before an outcome"

@@ -127,7 +127,7 @@ class JobHandler:
             await self._run(job, claim)
 
     async def _run(self, job: ImageJob, claim: Claim) -> None:
-        if claim.attempt > len(self._settings.retry_delays_seconds) + 1:
+        if claim.attempt > self._last_attempt:
             await to_the_end(self._record_failure(job, claim, WorkerLost(claim.attempt)))
             return
         try:
@@ -144,6 +144,11 @@ class JobHandler:
             await to_the_end(self._record_failure(job, claim, UnexpectedError(error)))
         else:
             await to_the_end(self._record_done(job, claim, stored))
+
+    @property
+    def _last_attempt(self) -> int:
+        """The first try and one per retry delay; every claim counts as an attempt."""
+        return len(self._settings.retry_delays_seconds) + 1
 
     @contextlib.asynccontextmanager
     async def _lease_kept(self, claim: Claim) -> AsyncIterator[None]:
@@ -250,10 +255,9 @@ class JobHandler:
         self._emit_completion(finished)
 
     async def _record_failure(self, job: ImageJob, claim: Claim, error: JobError) -> None:
-        delays = self._settings.retry_delays_seconds
         info = ErrorInfo(code=error.code.value, message=error.message)
-        if not error.permanent and claim.attempt <= len(delays):
-            delay = delays[claim.attempt - 1]
+        if not error.permanent and claim.attempt < self._last_attempt:
+            delay = self._settings.retry_delays_seconds[claim.attempt - 1]
             due = await self._db(
                 lambda conn: repository.record_retrying(conn, claim, self.worker_id, error, delay)
             )

@@ -1,16 +1,20 @@
 """Waiting on tasks through outages, and the exactly-once checks every fault test ends with."""
 
+import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
 import psutil
 
 from tests.e2e.api import TASK_PATH, Storage
+from tests.e2e.services import Service
+from tests.faults import infra
 from tests.faults.cluster import Cluster
 from tests.faults.db import Database
+from tests.faults.infra import Outage
 
 FINISHED = {"done", "partial", "failed", "cancelled"}
 # What an outage may answer for a moment instead of the task (README: Operations).
@@ -201,6 +205,41 @@ def wait_sessions_ended(db: Database, client_ports: set[int], timeout: float = 3
             return
         assert time.monotonic() < deadline, f"{left} sessions of a dead process still open"
         time.sleep(0.05)
+
+
+def busiest_processor_once_done(
+    cluster: Cluster, db: Database, task_id: str, done: int, timeout: float = 60
+) -> Service:
+    """Once `done` images of the task are done, the processor holding the most of the rest."""
+    found: list[Service] = []
+
+    def some_done_and_one_busy() -> bool:
+        if image_counts(db, task_id)["done"] < done:
+            return False
+        holding = held_by(db, task_id)
+        busy = [p for p in cluster.processors if holding.get(p.pid, 0) > 0]
+        found[:] = [max(busy, key=lambda p: holding[p.pid])] if busy else []
+        return bool(found)
+
+    wait_for(cluster, some_done_and_one_busy, timeout, f"{done} images done, one held")
+    return found[0]
+
+
+@contextlib.contextmanager
+def outage_mid_batch(
+    cluster: Cluster, db: Database, task_id: str, service: str
+) -> Iterator[tuple[Outage, int]]:
+    """`service` of the stack stopped while the task's batch is in progress; (the outage,
+    images done when it began).
+
+    The processors stand still from the count until the service is down, so the outage
+    starts between two images however fast this machine works through the batch.
+    """
+    with contextlib.ExitStack() as scope:
+        with cluster.paused():
+            done = image_counts(db, task_id)["done"]
+            outage = scope.enter_context(infra.outage(service))
+        yield outage, done
 
 
 def metric(url: str, name: str) -> float:

@@ -4,15 +4,15 @@ Submissions during the outage are still accepted (the outbox keeps their jobs un
 acknowledges them, the reconciler sends them when it is back).
 """
 
-import contextlib
 import time
 
 from tests.e2e.api import Api, Storage
-from tests.faults import infra, pictures
+from tests.faults import pictures
 from tests.faults.checks import (
     assert_each_image_done_once,
     attempts_of,
     image_counts,
+    outage_mid_batch,
     wait_finished,
     wait_for,
 )
@@ -37,12 +37,7 @@ def test_a_batch_survives_20_s_without_kafka_and_a_submission_during_it_is_accep
         f"{STOP_AFTER_DONE} images done",
     )
 
-    with contextlib.ExitStack() as scope:
-        # Kafka goes away mid-batch by construction: the processors stand still from the
-        # count until Kafka is down, then meet the outage with the rest of the batch to do.
-        with cluster.paused():
-            done_at_stop = image_counts(db, task_id)["done"]
-            outage = scope.enter_context(infra.outage("kafka"))
+    with outage_mid_batch(cluster, db, task_id, "kafka") as (outage, done_at_stop):
         assert done_at_stop < IMAGES, "the batch was over before Kafka went away"
         # Accepted without Kafka: the jobs wait in PostgreSQL, unsent.
         late = api.accepted(

@@ -49,7 +49,7 @@ def test_an_image_whose_workers_all_vanished_fails_with_attempts_exhausted(
     assert image["status"] == "failed", image
     assert image["attempts"] == LAST_ATTEMPT + 1, image
     assert image["error"]["code"] == "attempts_exhausted", image
-    assert "worker stopped before an outcome" in image["error"]["message"], image
+    assert f"the worker of attempt {LAST_ATTEMPT} stopped" in image["error"]["message"], image
     # Failed without being worked on again: its source was not fetched once more.
     time.sleep(0.5)
     assert len(source_host.received(path)) == requests_before

@@ -1,13 +1,13 @@
 """PostgreSQL restarted mid-batch: every service rides it out in the same process."""
 
-import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.e2e.api import TASK_PATH, Api, Storage
-from tests.faults import infra, pictures
+from tests.faults import pictures
 from tests.faults.checks import (
     assert_each_image_done_once,
     image_counts,
+    outage_mid_batch,
     wait_finished,
     wait_for,
 )
@@ -32,12 +32,10 @@ def test_services_recover_from_a_postgres_restart_without_restarting_and_finish_
     )
     pids = cluster.pids()
 
-    with ThreadPoolExecutor(1) as reader, contextlib.ExitStack() as scope:
-        # The processors stand still from the count until PostgreSQL is down: the restart
-        # lands mid-batch however fast this machine works through it.
-        with cluster.paused():
-            done_at_stop = image_counts(db, task_id)["done"]
-            outage = scope.enter_context(infra.outage("postgres"))
+    with (
+        ThreadPoolExecutor(1) as reader,
+        outage_mid_batch(cluster, db, task_id, "postgres") as (outage, done_at_stop),
+    ):
         assert done_at_stop < IMAGES, "the batch was over before PostgreSQL went away"
         # A read sent while it is away: it waits for the server or answers 503, never 500.
         during = reader.submit(api.http.get, f"{TASK_PATH}/{task_id}")

@@ -5,16 +5,14 @@ from datetime import datetime
 from typing import Any
 
 from tests.e2e.api import Api, Storage
-from tests.e2e.services import Service
 from tests.faults import pictures
 from tests.faults.checks import (
     assert_each_image_done_once,
     attempts_of,
+    busiest_processor_once_done,
     database_client_ports,
-    held_by,
     image_counts,
     wait_finished,
-    wait_for,
     wait_sessions_ended,
     worker_pid,
 )
@@ -34,19 +32,7 @@ def test_a_killed_processors_images_are_reclaimed_after_the_lease_and_done_once(
     task_id = api.accepted(api.submit(files, pictures.variants_field()))["id"]
 
     # About a fifth done, and the processor to kill in the middle of at least one image.
-    victim: Service | None = None
-
-    def some_done_and_one_busy() -> bool:
-        nonlocal victim
-        if image_counts(db, task_id)["done"] < KILL_AFTER_DONE:
-            return False
-        holding = held_by(db, task_id)
-        busy = [p for p in cluster.processors if holding.get(p.pid, 0) > 0]
-        victim = max(busy, key=lambda p: holding[p.pid]) if busy else None
-        return victim is not None
-
-    wait_for(cluster, some_done_and_one_busy, 60, f"{KILL_AFTER_DONE} images done")
-    assert victim is not None
+    victim = busiest_processor_once_done(cluster, db, task_id, KILL_AFTER_DONE)
     victim_pid = victim.pid
     victim_sessions = database_client_ports(db, victim_pid)
     assert victim_sessions, "the processor to kill has no PostgreSQL connection"

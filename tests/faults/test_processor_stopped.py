@@ -8,16 +8,13 @@ either way no image waits for a lease to run out, and the other replica does the
 import re
 
 from tests.e2e.api import Api, Storage
-from tests.e2e.services import Service
 from tests.faults import pictures
 from tests.faults.checks import (
     assert_each_image_done_once,
     attempts_of,
+    busiest_processor_once_done,
     events_by_image,
-    held_by,
-    image_counts,
     wait_finished,
-    wait_for,
     worker_pid,
 )
 from tests.faults.cluster import Cluster
@@ -36,19 +33,7 @@ def test_a_stopped_processor_exits_0_within_30_s_and_the_other_one_completes_the
     files = pictures.batch("stopped", IMAGES, 1600, 1200)
     task_id = api.accepted(api.submit(files, pictures.variants_field()))["id"]
 
-    victim: Service | None = None
-
-    def some_done_and_one_busy() -> bool:
-        nonlocal victim
-        if image_counts(db, task_id)["done"] < STOP_AFTER_DONE:
-            return False
-        holding = held_by(db, task_id)
-        busy = [p for p in cluster.processors if holding.get(p.pid, 0) > 0]
-        victim = max(busy, key=lambda p: holding[p.pid]) if busy else None
-        return victim is not None
-
-    wait_for(cluster, some_done_and_one_busy, 60, f"{STOP_AFTER_DONE} images done")
-    assert victim is not None
+    victim = busiest_processor_once_done(cluster, db, task_id, STOP_AFTER_DONE)
     victim_pid = victim.pid
     survivor = next(p for p in cluster.processors if p is not victim)
     held = {
