@@ -6,7 +6,7 @@ from typing import Annotated, Literal, Self
 from urllib.parse import quote
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from schemas.images import Fit, Gravity, OutputFormat
 
@@ -22,8 +22,16 @@ def output_url(image_id: object, variant: str) -> str:
 # `?variant=original` serves the source as received, so no variant may take that name.
 ORIGINAL = "original"
 
-Dimension = Annotated[int, Field(ge=1, le=10000)]
-Quality = Annotated[int, Field(ge=1, le=100)]
+
+def _not_a_boolean(value: object) -> object:
+    # Lax validation would take JSON `true` as 1: a client's mistake, not a size.
+    if isinstance(value, bool):
+        raise ValueError("expected a whole number, not true or false")
+    return value
+
+
+Dimension = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=10000)]
+Quality = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=100)]
 # Text a client sends that PostgreSQL stores: its text type cannot hold a NUL character.
 _NO_NUL = r"^[^\x00]*$"
 

@@ -1,21 +1,30 @@
-"""GET /api/v1/image-processor/{image_id}: a variant, streamed or by presigned URL."""
+"""GET and HEAD /api/v1/image-processor/{image_id}: a variant, streamed or by presigned URL.
+
+Downloads behave as clients and CDNs expect of a static file: `ETag` with `If-None-Match`
+(304), a single `Range` (206, 416 past the end) and `HEAD` for the headers alone.
+"""
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 from uuid import UUID
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 
 from common.errors import Conflict, DependencyUnavailable, NotFound
 from gateway.deps import S3, Presigner, SettingsDep, Tasks, VisibleOwner
 from gateway.errors import ERROR_RESPONSES, error_doc
+from gateway.images.errors import RangeNotSatisfiable
+from gateway.settings import Settings
 from schemas.tasks import ORIGINAL, ImageStatus, StoredImage
 
 router = APIRouter(prefix="/api/v1", tags=["images"])
+_PATH = "/image-processor/{image_id}"
 _CHUNK_BYTES = 256 * 1024
+_ONE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 def _object_key(stored: StoredImage, variant: str | None) -> str:
@@ -36,6 +45,23 @@ def _object_key(stored: StoredImage, variant: str | None) -> str:
     return stored.output_keys[name]
 
 
+def single_range(header: str) -> str | None:
+    """The header if it asks for one range of bytes (`first-last`, `first-` or `-suffix`).
+
+    Anything else (several ranges, other units, `last` before `first`) is ignored and the
+    whole object is sent, as HTTP allows.
+    """
+    match = _ONE_RANGE.fullmatch(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if first and last and int(last) < int(first):
+        return None
+    return f"bytes={first}-{last}"
+
+
 async def _body(stream: Any) -> AsyncIterator[bytes]:
     try:
         while chunk := await asyncio.to_thread(stream.read, _CHUNK_BYTES):
@@ -44,18 +70,34 @@ async def _body(stream: Any) -> AsyncIterator[bytes]:
         stream.close()
 
 
+def _headers(obj: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        "Content-Length": str(obj["ContentLength"]),
+        "ETag": obj.get("ETag", ""),
+        "Cache-Control": "private, max-age=86400",
+        "Accept-Ranges": "bytes",
+    }
+    if "ContentRange" in obj:
+        headers["Content-Range"] = obj["ContentRange"]
+    return headers
+
+
 @router.get(
-    "/image-processor/{image_id}",
+    _PATH,
     summary="A processed image",
     response_class=StreamingResponse,
     responses={
         200: {"content": {"image/*": {}}, "description": "the variant's bytes"},
+        206: {"content": {"image/*": {}}, "description": "the bytes the `Range` header asked for"},
         302: {"description": "with `redirect=1`: a presigned S3 URL in Location"},
+        304: {"description": "`If-None-Match` names the variant's current ETag"},
         409: error_doc("`image_not_ready`, `image_failed`"),
+        416: error_doc("`range_not_satisfiable`: the range starts past the end"),
         **ERROR_RESPONSES,
     },
 )
 async def get_image(
+    request: Request,
     image_id: UUID,
     owner: VisibleOwner,
     tasks: Tasks,
@@ -67,27 +109,84 @@ async def get_image(
         Query(description="a variant name; `original` for the source; default: the first"),
     ] = None,
     redirect: Annotated[bool, Query(description="answer 302 to a presigned URL")] = False,
+    range_: Annotated[
+        str | None, Header(alias="Range", description="one range, e.g. `bytes=0-1023`")
+    ] = None,
+    if_none_match: Annotated[
+        str | None, Header(description="an ETag from an earlier download")
+    ] = None,
 ) -> Any:
     stored = await tasks.get_image(image_id, owner)
-    key = _object_key(stored, variant)
+    params = {"Bucket": settings.s3_bucket, "Key": _object_key(stored, variant)}
+    if redirect:
+        return RedirectResponse(await _presigned_url(presigner, params, settings), 302)
+    if if_none_match:
+        params["IfNoneMatch"] = if_none_match
+    head = request.method == "HEAD"
+    if range_ and not head and (one_range := single_range(range_)):
+        params["Range"] = one_range
     try:
-        if redirect:
-            url = await asyncio.to_thread(
-                presigner.generate_presigned_url,
-                "get_object",
-                Params={"Bucket": settings.s3_bucket, "Key": key},
-                ExpiresIn=settings.presigned_url_seconds,
-            )
-            return RedirectResponse(url, status_code=302)
-        obj = await asyncio.to_thread(s3.get_object, Bucket=settings.s3_bucket, Key=key)
+        obj = await asyncio.to_thread(s3.head_object if head else s3.get_object, **params)
+    except ClientError as error:
+        return await _refusal(error, s3, params)
+    except BotoCoreError as error:
+        raise DependencyUnavailable(f"object storage: {error}") from error
+    media_type = obj.get("ContentType", "application/octet-stream")
+    status = 206 if "ContentRange" in obj else 200
+    if head:
+        return Response(status_code=status, media_type=media_type, headers=_headers(obj))
+    return StreamingResponse(
+        _body(obj["Body"]), status_code=status, media_type=media_type, headers=_headers(obj)
+    )
+
+
+# HEAD is its own operation in the OpenAPI document: the same answer without the body.
+router.add_api_route(
+    _PATH,
+    get_image,
+    methods=["HEAD"],
+    summary="A processed image's headers",
+    operation_id="head_image",
+    response_class=Response,
+    responses={
+        200: {"description": "the headers GET would send, without the body"},
+        304: {"description": "`If-None-Match` names the variant's current ETag"},
+        409: error_doc("`image_not_ready`, `image_failed`"),
+        **ERROR_RESPONSES,
+    },
+)
+
+
+async def _presigned_url(presigner: Any, params: dict[str, str], settings: Settings) -> str:
+    try:
+        url: str = await asyncio.to_thread(
+            presigner.generate_presigned_url,
+            "get_object",
+            Params=params,
+            ExpiresIn=settings.presigned_url_seconds,
+        )
     except (BotoCoreError, ClientError) as error:
         raise DependencyUnavailable(f"object storage: {error}") from error
-    return StreamingResponse(
-        _body(obj["Body"]),
-        media_type=obj.get("ContentType", "application/octet-stream"),
-        headers={
-            "Content-Length": str(obj["ContentLength"]),
-            "ETag": obj.get("ETag", ""),
-            "Cache-Control": "private, max-age=86400",
-        },
-    )
+    return url
+
+
+async def _refusal(error: ClientError, s3: Any, params: dict[str, str]) -> Response:
+    """S3's answer to a conditional or ranged request, as ours; anything else is S3 failing."""
+    metadata = error.response.get("ResponseMetadata", {})
+    status = metadata.get("HTTPStatusCode")
+    if status == 304:
+        etag = metadata.get("HTTPHeaders", {}).get("etag")
+        return Response(status_code=304, headers={"ETag": etag} if etag else None)
+    if status == 416:
+        # The size, so that a client resuming a download knows it already has it all.
+        try:
+            obj = await asyncio.to_thread(
+                s3.head_object, Bucket=params["Bucket"], Key=params["Key"]
+            )
+        except (BotoCoreError, ClientError) as head_error:
+            raise DependencyUnavailable(f"object storage: {head_error}") from head_error
+        raise RangeNotSatisfiable(
+            "the range starts past the end of the image",
+            headers={"Content-Range": f"bytes */{obj['ContentLength']}"},
+        )
+    raise DependencyUnavailable(f"object storage: {error}") from error

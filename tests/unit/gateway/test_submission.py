@@ -66,6 +66,9 @@ def test_variants_come_as_json() -> None:
         {"callback_url": ["https://host/hook\x00"]},
         # json.loads gives up on this with a RecursionError.
         {"variants": ["[" * 2000]},
+        # JSON `true` is not a size, though lax validation would take it as 1.
+        {"variants": ['[{"name":"thumb","width":true}]']},
+        {"variants": ['[{"name":"thumb","quality":false}]']},
     ],
 )
 def test_bad_parameters_are_a_400_with_details(fields: dict[str, list[str]]) -> None:
@@ -73,6 +76,13 @@ def test_bad_parameters_are_a_400_with_details(fields: dict[str, list[str]]) -> 
         submission_from_form(fields)
     assert refused.value.status_code == 400
     assert refused.value.code == "invalid_parameter"
+
+
+@pytest.mark.parametrize("field", ["width", "height", "quality"])
+def test_a_json_boolean_is_not_a_number(field: str) -> None:
+    with pytest.raises(ValueError, match="whole number"):
+        TaskSubmission.model_validate_json(f'{{"urls": ["https://a/1.jpg"], "{field}": true}}')
+    assert getattr(TaskSubmission.model_validate({field: 1}), field) == 1
 
 
 def test_variant_names_must_be_unique() -> None:

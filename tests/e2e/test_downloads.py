@@ -1,0 +1,67 @@
+"""Downloads behave like a static file server's: ranges, HEAD and conditional requests."""
+
+import httpx
+
+from tests.e2e import images
+from tests.e2e.api import Api, image_path
+from tests.e2e.images import JPEG_TYPE
+
+
+def test_a_variant_is_served_whole_in_ranges_by_head_and_not_again_while_unchanged(
+    api: Api, http: httpx.Client
+) -> None:
+    source = ("ranges.jpg", images.jpeg(640, 480, seed=71), JPEG_TYPE)
+    view = api.wait_finished(api.accepted(api.submit([source], {"width": "300"}))["id"])
+    path = image_path(view["images"][0]["id"])
+
+    whole = http.get(path)
+    assert whole.status_code == 200
+    assert whole.headers["accept-ranges"] == "bytes"
+    size, etag = len(whole.content), whole.headers["etag"]
+    assert size > 1000 and etag
+
+    first = http.get(path, headers={"Range": "bytes=0-99"})
+    assert first.status_code == 206
+    assert first.headers["content-range"] == f"bytes 0-99/{size}"
+    assert first.content == whole.content[:100]
+
+    rest = http.get(path, headers={"Range": "bytes=100-"})
+    assert rest.status_code == 206
+    assert first.content + rest.content == whole.content
+
+    tail = http.get(path, headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206
+    assert tail.content == whole.content[-10:]
+
+    # Several ranges are not served piecewise; the whole image is, as HTTP allows.
+    several = http.get(path, headers={"Range": "bytes=0-1,5-6"})
+    assert several.status_code == 200
+    assert several.content == whole.content
+
+    past_the_end = http.get(path, headers={"Range": f"bytes={size}-"})
+    assert past_the_end.status_code == 416
+    assert past_the_end.json()["error"]["code"] == "range_not_satisfiable"
+    assert past_the_end.headers["content-range"] == f"bytes */{size}"
+
+    head = http.head(path)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["content-length"] == str(size)
+    assert head.headers["content-type"] == "image/jpeg"
+    assert head.headers["etag"] == etag
+
+    unchanged = http.get(path, headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+    assert http.head(path, headers={"If-None-Match": etag}).status_code == 304
+
+    stale = http.get(path, headers={"If-None-Match": '"an-older-version"'})
+    assert stale.status_code == 200
+    assert stale.content == whole.content
+
+
+def test_head_answers_like_get_for_an_image_that_is_not_there(http: httpx.Client) -> None:
+    missing = http.head(image_path("00000000-0000-4000-8000-000000000000"))
+    assert missing.status_code == 404
+    assert missing.content == b""
