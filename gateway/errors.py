@@ -33,5 +33,9 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     415: error_doc(
         "`unsupported_format` (a file is not an accepted image), `unsupported_media_type`"
     ),
+    429: error_doc(
+        "`too_many_unfinished_images`: the caller already has the most images waiting or in"
+        " work that one owner may have (with `Retry-After`)"
+    ),
     503: ERROR_RESPONSES[503],
 }

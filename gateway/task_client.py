@@ -37,7 +37,12 @@ class TaskServiceClient:
             raise DependencyUnavailable(f"task_service answered {response.status_code}")
         if response.status_code >= 400:
             body = response.json().get("error", {})
-            refused = UpstreamError(body.get("message", response.text), code=body.get("code"))
+            retry_after = response.headers.get("retry-after")
+            refused = UpstreamError(
+                body.get("message", response.text),
+                code=body.get("code"),
+                headers={"Retry-After": retry_after} if retry_after else None,
+            )
             refused.status_code = response.status_code
             raise refused
         return response

@@ -10,6 +10,9 @@ MAX_FRAMES: Final = 100
 MAX_VARIANTS: Final = 16
 MAX_IMAGES_PER_TASK: Final = 500
 MAX_TASK_BYTES: Final = 2 * 1024 * MIB
+# Images one owner may have queued, processing or retrying at once: one shop flooding the
+# queue cannot push everyone else's work back by more than this.
+MAX_UNFINISHED_IMAGES_PER_OWNER: Final = 5000
 
 URL_TIMEOUT_SECONDS: Final = 10.0
 URL_MAX_REDIRECTS: Final = 3

@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
             ),
         )
         webhooks = asyncio.create_task(run_sender(sender, settings.webhook_interval_seconds))
+        app.state.settings = settings
         app.state.pool = pool
         app.state.publisher = publisher
         app.state.checks = {

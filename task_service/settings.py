@@ -23,3 +23,8 @@ class Settings(KafkaSettings, PostgresSettings):
     webhook_timeout_seconds: float = Field(default=limits.URL_TIMEOUT_SECONDS, gt=0)
     webhook_interval_seconds: float = Field(default=1.0, gt=0)
     webhook_allowlist: list[str] = Field(default_factory=list)
+
+    # A new task is refused with 429 while its owner has this many images unfinished.
+    max_unfinished_images_per_owner: int = Field(
+        default=limits.MAX_UNFINISHED_IMAGES_PER_OWNER, ge=1
+    )

@@ -34,6 +34,29 @@ async def find_existing(
     return row["id"] if row else None
 
 
+# The first key of the two-key advisory locks that serialise one owner's task creations; the
+# two-key space is apart from the migrations' one-key lock.
+_OWNER_LOCK = 0x706D_0001
+
+
+async def hold_owner(conn: Connection, owner: str) -> None:
+    """Lock the owner's task creation until the transaction ends."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [_OWNER_LOCK, owner])
+
+
+async def unfinished_images(conn: Connection, owner: str) -> int:
+    """The owner's images not yet done, failed or cancelled."""
+    cursor = await conn.execute(
+        "SELECT count(*) AS unfinished FROM images i JOIN tasks t ON t.id = i.task_id"
+        " WHERE t.owner = %s AND t.finished_at IS NULL"
+        " AND i.status IN ('queued', 'processing', 'retrying')",
+        [owner],
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return int(row["unfinished"])
+
+
 async def insert_task(conn: Connection, command: CreateTaskCommand) -> None:
     await conn.execute(
         "INSERT INTO tasks (id, owner, params, callback_url, ref, idempotency_key, request_id)"

@@ -9,6 +9,7 @@ from common.db import Pool as DbPool
 from common.errors import NotFound, ServiceError
 from schemas.stats import DEFAULT_PERIOD_DAYS, MAX_PERIOD_DAYS, DailyImageCounts, ImageStats
 from schemas.tasks import CreateTaskCommand, StoredImage, TaskPage, TaskView
+from task_service.settings import Settings
 from task_service.tasks import repository, service
 from task_service.tasks.publisher import JobPublisher
 
@@ -25,17 +26,29 @@ def _publisher(request: Request) -> JobPublisher:
     return publisher
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
 Pool = Annotated[DbPool, Depends(_pool)]
 Publisher = Annotated[JobPublisher, Depends(_publisher)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 # None means "any owner": the gateway passes it for admins only.
 Owner = Annotated[str | None, Query(description="the caller's subject; omitted for admins")]
 
 
 @router.post("/tasks", status_code=status.HTTP_201_CREATED)
 async def create_task(
-    command: CreateTaskCommand, pool: Pool, publisher: Publisher, response: Response
+    command: CreateTaskCommand,
+    pool: Pool,
+    publisher: Publisher,
+    settings: SettingsDep,
+    response: Response,
 ) -> TaskView:
-    view, created = await service.create_task(pool, publisher, command)
+    view, created = await service.create_task(
+        pool, publisher, command, settings.max_unfinished_images_per_owner
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return view
