@@ -62,7 +62,7 @@ class JobPublisher:
         metrics.JOBS_PUBLISHED.labels("submit").inc(len(acknowledged))
         if acknowledged:
             async with self._pool.connection() as conn:
-                await repository.mark_enqueued(conn, acknowledged)
+                await repository.mark_first_sent(conn, acknowledged)
 
     def publish_soon(self, image_ids: list[UUID]) -> None:
         """Publish after the response went out; the reconciler covers a failure here."""

@@ -203,7 +203,23 @@ async def claim_jobs_to_publish(
 
 
 async def mark_enqueued(conn: Connection, image_ids: list[UUID]) -> None:
+    """Mark jobs the caller sent while holding their rows locked (the reconciler)."""
     await conn.execute("UPDATE images SET enqueued_at = now() WHERE id = ANY(%s)", [image_ids])
+
+
+async def mark_first_sent(conn: Connection, image_ids: list[UUID]) -> None:
+    """Mark jobs sent without holding their rows, but only rows no worker has touched since.
+
+    Kafka can acknowledge a job, a processor claim it and schedule a retry or give it back
+    (which clears `enqueued_at` to have it resent) before this mark lands; marking such a row
+    would leave it waiting for a resend that never comes. `started_at` is set by the first
+    claim and kept, so it tells a row still as it was sent from one a worker has had.
+    """
+    await conn.execute(
+        "UPDATE images SET enqueued_at = now() WHERE id = ANY(%s)"
+        " AND status = 'queued' AND enqueued_at IS NULL AND started_at IS NULL",
+        [image_ids],
+    )
 
 
 async def load_image(conn: Connection, image_id: UUID, owner: str | None) -> StoredImage | None:
@@ -268,15 +284,19 @@ async def requeue_failed(conn: Connection, task_id: UUID, owner: str | None) -> 
             await conn.execute(
                 "UPDATE images SET status = 'queued', attempts = 0, enqueued_at = NULL,"
                 " next_attempt_at = NULL, lease_owner = NULL, lease_expires_at = NULL,"
-                " error_code = NULL, error_message = NULL, finished_at = NULL"
+                " error_code = NULL, error_message = NULL, started_at = NULL, finished_at = NULL"
                 " WHERE task_id = %s AND status = 'failed' RETURNING id",
                 [task_id],
             )
         ).fetchall()
         if not rows:
             raise Conflict(f"task {task_id} has no failed images", code="nothing_to_retry")
+        # Not finished any more: an announcement of the earlier finish still due is moot, and
+        # the task is announced again when it finishes again.
         await conn.execute(
-            "UPDATE tasks SET status = 'processing', finished_at = NULL WHERE id = %s", [task_id]
+            "UPDATE tasks SET status = 'processing', finished_at = NULL, webhook_due_at = NULL"
+            " WHERE id = %s",
+            [task_id],
         )
     return [row["id"] for row in rows]
 

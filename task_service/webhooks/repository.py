@@ -24,7 +24,9 @@ async def claim_due(conn: Connection, limit: int, lease_seconds: float) -> list[
             await conn.execute(
                 "UPDATE tasks SET webhook_due_at = now() + make_interval(secs => %s)"
                 " WHERE id IN (SELECT id FROM tasks WHERE webhook_due_at <= now()"
-                "   AND webhook_delivered_at IS NULL ORDER BY webhook_due_at LIMIT %s"
+                # A failed attempt can make it due again after a retry reopened the task.
+                "   AND webhook_delivered_at IS NULL AND finished_at IS NOT NULL"
+                "   ORDER BY webhook_due_at LIMIT %s"
                 "   FOR UPDATE SKIP LOCKED)"
                 " RETURNING id, owner, callback_url, status, finished_at, webhook_attempts",
                 [lease_seconds, limit],

@@ -67,9 +67,7 @@ def schema() -> None:
     run(go())
 
 
-def test_a_task_that_would_pass_the_owners_limit_is_refused_with_429_until_images_finish() -> (
-    None
-):
+def test_a_task_that_would_pass_the_owners_limit_is_refused_with_429_until_images_finish() -> None:
     owner = f"backlog-{uuid.uuid4().hex[:8]}"
 
     async def go() -> None:

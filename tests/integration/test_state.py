@@ -13,11 +13,14 @@ from psycopg.rows import dict_row
 from common.db import Connection
 from common.settings import PostgresSettings
 from processor.jobs import repository
+from processor.jobs.errors import StorageError
 from processor.jobs.repository import StoredOutput
 from schemas.errors import ErrorCode
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams, TaskStatus
 from task_service.migrate import migrate
+from task_service.tasks import repository as tasks_repository
 from task_service.tasks.repository import insert_task
+from task_service.webhooks import repository as webhooks_repository
 
 DSN = PostgresSettings().secret("database_url")
 
@@ -228,3 +231,69 @@ def test_a_reclaim_after_an_expired_lease_is_an_event_of_its_own() -> None:
             return [(row["status"], row["attempts"]) for row in rows]
 
     assert run(go) == [("queued", 0), ("processing", 1), ("processing", 2)]
+
+
+def test_a_late_first_send_mark_leaves_what_a_worker_has_had_to_the_reconciler() -> None:
+    # Kafka acknowledged three jobs; before the publisher's mark lands, a worker schedules a
+    # retry for one and gives another back. Only the untouched one may be marked as sent.
+    async def go() -> None:
+        async with await _connect() as conn:
+            command = await _new_task(conn, 3)
+            untouched, retried, released = (image.id for image in command.images)
+            first = await repository.claim(conn, retried, "worker-a", lease_seconds=60)
+            assert first is not None
+            storage_down = StorageError(ErrorCode.STORAGE_UNAVAILABLE, "down", permanent=False)
+            await repository.record_retrying(conn, first, "worker-a", storage_down, 0)
+            second = await repository.claim(conn, released, "worker-a", lease_seconds=60)
+            assert second is not None
+            await repository.release(conn, second, "worker-a")
+
+            await tasks_repository.mark_first_sent(conn, [untouched, retried, released])
+
+            rows = await (
+                await conn.execute(
+                    "SELECT id, status, enqueued_at FROM images WHERE task_id = %s",
+                    [command.id],
+                )
+            ).fetchall()
+            marked = {row["id"]: row["enqueued_at"] is not None for row in rows}
+            assert marked == {untouched: True, retried: False, released: False}
+            resent = await tasks_repository.claim_jobs_to_publish(conn, 0, 1_000_000)
+            assert {retried, released} <= {job.image_id for job in resent}
+            assert untouched not in {job.image_id for job in resent}
+
+    run(go)
+
+
+def test_a_retried_task_is_not_announced_until_it_finishes_again() -> None:
+    async def go() -> None:
+        async with await _connect() as conn:
+            command = CreateTaskCommand(
+                id=uuid.uuid4(),
+                owner=f"state-test-{uuid.uuid4().hex[:8]}",
+                params=ProcessingParams(width=10),
+                images=[NewImage(id=uuid.uuid4(), source_kind="s3", source_ref="sources/x/0")],
+                callback_url="https://shop.example/hooks",
+            )
+            async with conn.transaction():
+                await insert_task(conn, command)
+            claim = await repository.claim(conn, command.images[0].id, "worker-a", 60)
+            assert claim is not None
+            corrupt = StorageError(ErrorCode.CORRUPT_IMAGE, "bad", permanent=True)
+            recorded, finished = await repository.record_failed(conn, claim, "worker-a", corrupt)
+            assert recorded and finished is not None
+
+            async def announced() -> bool:
+                due = await webhooks_repository.claim_due(conn, 1_000_000, 60)
+                return command.id in {webhook.task_id for webhook in due}
+
+            async with conn.transaction():
+                await tasks_repository.requeue_failed(conn, command.id, command.owner)
+            assert not await announced()
+            # An attempt that was in flight during the retry fails and comes due again.
+            await conn.execute(
+                "UPDATE tasks SET webhook_due_at = now() WHERE id = %s", [command.id]
+            )
+            assert not await announced()
+
+    run(go)
