@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID, uuid4
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 
 from gateway.settings import Settings
 from gateway.spool import Spool, SpoolEntry
-from gateway.task_client import TaskServiceClient
+from gateway.task_client import TaskServiceClient, UpstreamError
 from gateway.tasks.errors import (
     BadSubmission,
     PayloadTooLarge,
@@ -26,6 +27,8 @@ from gateway.tasks.uploads import (
 )
 from schemas.images import SourceFormat
 from schemas.tasks import CreateTaskCommand, NewImage, TaskSubmission, TaskView
+
+log = logging.getLogger(__name__)
 
 _MAX_JSON_BYTES = 1024 * 1024
 # Form fields that carry one value each; `url` and `file` repeat.
@@ -148,10 +151,23 @@ async def submit(
             else submission_from_form(form.fields)
         )
         command = _command(task_id, owner, idempotency_key, submission, form, settings)
-        view, created = await tasks.create_task(command)
     except BaseException:
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         raise
+    try:
+        view, created = await tasks.create_task(command)
+    except UpstreamError:
+        # task_service refused the task: nothing refers to these sources.
+        await discard_received(s3, settings.s3_bucket, spool, form.files)
+        raise
+    except Exception:
+        # No answer, or a failure that may come after task_service committed the task: its
+        # images would need these sources, so they go only once it surely does not exist.
+        made = await _made_anyway(tasks, task_id, owner, len(form.files))
+        if made is None:
+            await discard_received(s3, settings.s3_bucket, spool, form.files)
+            raise
+        view, created = made, True
     if not created:
         # Same ref as an earlier task: that task stands, these uploads are not needed.
         await discard_received(s3, settings.s3_bucket, spool, form.files)
@@ -160,6 +176,27 @@ async def submit(
         [SpoolEntry(str(f.image_id), f.key, MEDIA_TYPES[f.format]) for f in form.files if f.spooled]
     )
     return view, created
+
+
+async def _made_anyway(
+    tasks: TaskServiceClient, task_id: UUID, owner: str, sources: int
+) -> TaskView | None:
+    """The task if task_service made it although the request failed; None if it did not.
+    Raises when task_service cannot tell, so that nothing is discarded on a guess."""
+    try:
+        return await tasks.get_task(task_id, owner)
+    except UpstreamError as error:
+        if error.status_code == 404:
+            return None
+        raise
+    except Exception:
+        log.warning(
+            "task %s: task_service cannot say whether it made the task; its %d uploaded"
+            " sources are kept in case it did",
+            task_id,
+            sources,
+        )
+        raise
 
 
 def _command(
