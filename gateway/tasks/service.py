@@ -19,6 +19,7 @@ from gateway.tasks.errors import (
     UnsupportedMediaType,
 )
 from gateway.tasks.uploads import (
+    MAX_PARAMETERS_BYTES,
     MEDIA_TYPES,
     ReceivedForm,
     UploadLimits,
@@ -30,7 +31,6 @@ from schemas.tasks import CreateTaskCommand, NewImage, TaskSubmission, TaskView
 
 log = logging.getLogger(__name__)
 
-_MAX_JSON_BYTES = 1024 * 1024
 # Form fields that carry one value each; `url` and `file` repeat.
 _SINGLE_FIELDS = ("width", "height", "fit", "format", "quality", "callback_url", "ref")
 
@@ -78,7 +78,7 @@ async def _read_json(body: AsyncIterator[bytes]) -> TaskSubmission:
     data = bytearray()
     async for chunk in body:
         data += chunk
-        if len(data) > _MAX_JSON_BYTES:
+        if len(data) > MAX_PARAMETERS_BYTES:
             raise PayloadTooLarge("a JSON submission is limited to 1 MiB", code="request_too_large")
     try:
         return TaskSubmission.model_validate_json(bytes(data))

@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from common import metrics
-from gateway.spool import Spool, SpoolWriter
+from gateway.spool import Spool, SpoolFull, SpoolWriter
 from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMediaType
 from processor.engine.formats import sniff
 from schemas.errors import ErrorCode
@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 # Enough for every format's signature, an SVG's prologue included.
 _SNIFF_BYTES = 4096
+# A submission's parameters, all form fields together or the JSON body: held in memory.
+MAX_PARAMETERS_BYTES = 1024 * 1024
 _MAX_FIELD_BYTES = 64 * 1024
 _MAX_FIELDS = 2000
 _MAX_NAME_LENGTH = 255
@@ -87,6 +89,8 @@ class _SourceUpload:
 
     While a multipart upload is in flight its bytes are also teed to the spool, so that if S3
     fails half-way the file is still whole locally; when S3 takes it, the copy is dropped.
+    A spool without room for the copy does not stop an upload S3 is taking: it goes on
+    without one, and only if S3 then fails half-way is the file refused as the spool is full.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class _SourceUpload:
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._tee: SpoolWriter | None = None
+        self._copy_given_up = False
         self.spooled = False
         self.size = 0
         self.format: SourceFormat | None = None
@@ -127,7 +132,7 @@ class _SourceUpload:
             if len(self._head) >= _SNIFF_BYTES:
                 self._sniff()
         if self._tee is not None:
-            self._tee.write(data)
+            self._copy(data)
         if self.spooled:
             return
         self._buffer += data
@@ -145,8 +150,26 @@ class _SourceUpload:
             raise UnsupportedMediaType(f"{self._label}: {kind} not an accepted image format")
         self.format = found
 
+    def _copy(self, data: bytes) -> None:
+        assert self._tee is not None
+        try:
+            self._tee.write(data)
+        except SpoolFull:
+            if self.spooled:
+                raise
+            self._tee.abandon()
+            self._tee = None
+            self._copy_given_up = True
+
     def _start_spooling(self) -> None:
         if self._tee is None:
+            if self._parts:
+                # Parts S3 took are no longer in memory, and there was no room to copy them.
+                raise SpoolFull(
+                    f"storage failed half-way through {self._label} and the spool has no room"
+                    " for it; nothing was accepted",
+                    headers={"Retry-After": "30"},
+                )
             self._tee = self._spool.open(self.image_id)
             self._tee.write(bytes(self._buffer))
         self._buffer.clear()
@@ -159,10 +182,10 @@ class _SourceUpload:
         self._start_spooling()
 
     async def _send_part(self) -> None:
-        if self._tee is None:
+        if self._tee is None and not self._copy_given_up:
             # From the first part on, keep a whole copy until S3 has the whole file.
             self._tee = self._spool.open(self.image_id)
-            self._tee.write(bytes(self._buffer))
+            self._copy(bytes(self._buffer))
         try:
             if self._upload_id is None:
                 created = await asyncio.to_thread(
@@ -354,6 +377,7 @@ class _FormState:
         self.upload: _SourceUpload | None = None
         self.total_bytes = 0
         self.field_count = 0
+        self.field_bytes = 0
 
     async def apply(self, events: list[tuple[str, bytes]]) -> None:
         for kind, data in events:
@@ -401,6 +425,12 @@ class _FormState:
             self.part.value += data
             if len(self.part.value) > _MAX_FIELD_BYTES:
                 raise BadSubmission(f"form field {self.part.field_name.decode()!r} is too long")
+            self.field_bytes += len(data)
+            if self.field_bytes > MAX_PARAMETERS_BYTES:
+                raise PayloadTooLarge(
+                    f"the form's fields are over {MAX_PARAMETERS_BYTES} bytes together",
+                    code="request_too_large",
+                )
 
     async def _end_part(self) -> None:
         if self.upload is not None:

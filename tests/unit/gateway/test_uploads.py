@@ -283,3 +283,48 @@ def test_a_full_spool_refuses_the_request_with_503_and_keeps_nothing(tmp_path: P
     assert refused.value.headers == {"Retry-After": "30"}
     assert spooled_files(small) == {}
     assert small.used_bytes == 0
+
+
+@pytest.mark.parametrize("room", [0, 6000])
+def test_a_spool_without_room_for_the_copy_does_not_stop_an_upload_s3_takes(
+    tmp_path: Path, room: int
+) -> None:
+    # No room at all, or room that runs out after the first part.
+    small = Spool(tmp_path / "small", max_bytes=room, retry_delays=[1.0])
+    s3 = FakeS3()
+
+    form = receive(s3, small, multipart([("file", "big.jpg", JPEG)]), part_bytes=4096)
+
+    (received,) = form.files
+    assert not received.spooled
+    assert s3.objects[received.key] == JPEG
+    assert spooled_files(small) == {}
+    assert small.used_bytes == 0
+
+
+def test_s3_failing_half_way_without_room_for_a_copy_refuses_with_503_and_keeps_nothing(
+    tmp_path: Path,
+) -> None:
+    small = Spool(tmp_path / "small", max_bytes=0, retry_delays=[1.0])
+    s3 = FakeS3(down_after=2)  # create_multipart_upload and the first part succeed
+
+    with pytest.raises(SpoolFull) as refused:
+        receive(s3, small, multipart([("file", "big.jpg", JPEG)]), part_bytes=4096)
+
+    assert refused.value.code == "spool_full"
+    assert s3.objects == {} and s3.multipart == {}
+    assert spooled_files(small) == {}
+    assert small.used_bytes == 0
+
+
+def test_form_fields_over_a_mebibyte_together_are_refused_and_nothing_is_left(
+    spool: Spool,
+) -> None:
+    s3 = FakeS3()
+    fields = [(f"note{i}", None, b"x" * 60_000) for i in range(18)]  # each under the field limit
+
+    with pytest.raises(PayloadTooLarge) as refused:
+        receive(s3, spool, multipart([("file", "a.jpg", JPEG), *fields]))
+
+    assert refused.value.code == "request_too_large"
+    assert s3.objects == {}
