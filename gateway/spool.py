@@ -90,7 +90,9 @@ class Spool:
     def _forget_orphans(self) -> None:
         cutoff = time.time() - _ORPHAN_SECONDS
         for data in self.directory.glob("*.data*"):
-            if not self._meta(data.name.split(".")[0]).exists() and data.stat().st_mtime < cutoff:
+            image_id = data.name.split(".")[0]
+            kept = self._meta(image_id).exists() or self._set_aside(image_id).exists()
+            if not kept and data.stat().st_mtime < cutoff:
                 data.unlink(missing_ok=True)
 
     def _data(self, image_id: str) -> Path:
@@ -98,6 +100,9 @@ class Spool:
 
     def _meta(self, image_id: str) -> Path:
         return self.directory / f"{image_id}.json"
+
+    def _set_aside(self, image_id: str) -> Path:
+        return self.directory / f"{image_id}.bad"
 
     @property
     def used_bytes(self) -> int:
@@ -128,10 +133,19 @@ class Spool:
             self._write_meta(entry)
 
     def _write_meta(self, entry: SpoolEntry) -> None:
+        # Synced like the data: after a power loss the entry is there whole, or not at all.
         meta = self._meta(entry.image_id)
         temporary = meta.with_suffix(".json.part")
-        temporary.write_text(json.dumps(asdict(entry)))
+        with temporary.open("w") as file:
+            file.write(json.dumps(asdict(entry)))
+            file.flush()
+            os.fsync(file.fileno())
         temporary.rename(meta)
+        directory = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
     def discard(self, image_ids: list[str]) -> None:
         for image_id in image_ids:
@@ -145,7 +159,14 @@ class Spool:
         now = time.time()
         entries = []
         for meta in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
-            entry = SpoolEntry(**json.loads(meta.read_text()))
+            try:
+                entry = SpoolEntry(**json.loads(meta.read_text()))
+            except (ValueError, TypeError) as error:
+                # One unreadable entry must not stop the rest from draining; it is kept aside
+                # for an operator, with its data.
+                meta.rename(self._set_aside(meta.stem))
+                log.error("spool entry %s is unreadable (%s); set aside as .bad", meta, error)
+                continue
             if entry.next_attempt_at <= now:
                 entries.append(entry)
         return entries

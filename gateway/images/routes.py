@@ -177,6 +177,11 @@ async def _refusal(error: ClientError, s3: Any, params: dict[str, str]) -> Respo
     if status == 304:
         etag = metadata.get("HTTPHeaders", {}).get("etag")
         return Response(status_code=304, headers={"ETag": etag} if etag else None)
+    if status == 404:
+        raise NotFound(
+            "the image is not in storage: its source is still on its way from the gateway's"
+            " spool, or the object was removed"
+        )
     if status == 416:
         # The size, so that a client resuming a download knows it already has it all.
         try:

@@ -136,7 +136,7 @@ class EventStream:
 
 @dataclass
 class Storage:
-    """Read-only checks on the bucket."""
+    """Checks on the bucket, through the tests' own S3 client."""
 
     client: Any
     bucket: str

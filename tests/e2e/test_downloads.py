@@ -3,7 +3,7 @@
 import httpx
 
 from tests.e2e import images
-from tests.e2e.api import Api, image_path
+from tests.e2e.api import Api, Storage, image_path
 from tests.e2e.images import JPEG_TYPE
 
 
@@ -59,6 +59,22 @@ def test_a_variant_is_served_whole_in_ranges_by_head_and_not_again_while_unchang
     stale = http.get(path, headers={"If-None-Match": '"an-older-version"'})
     assert stale.status_code == 200
     assert stale.content == whole.content
+
+
+def test_an_output_gone_from_storage_is_a_404_not_a_503(
+    api: Api, http: httpx.Client, storage: Storage
+) -> None:
+    source = ("removed.jpg", images.jpeg(320, 240, seed=72), JPEG_TYPE)
+    view = api.wait_finished(api.accepted(api.submit([source], {"width": "100"}))["id"])
+    image = view["images"][0]
+    (key,) = storage.keys(f"results/{view['id']}/{image['id']}/")
+    storage.client.delete_object(Bucket=storage.bucket, Key=key)
+
+    gone = http.get(image_path(image["id"]))
+
+    assert gone.status_code == 404
+    assert gone.json()["error"]["code"] == "not_found"
+    assert http.head(image_path(image["id"])).status_code == 404
 
 
 def test_head_answers_like_get_for_an_image_that_is_not_there(http: httpx.Client) -> None:

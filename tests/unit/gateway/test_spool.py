@@ -1,5 +1,6 @@
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -86,3 +87,32 @@ def test_a_failed_upload_is_postponed_by_the_backoff_and_survives_a_restart(
 def _meta(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(path.read_text())
     return data
+
+
+def test_an_unreadable_entry_is_set_aside_and_the_rest_still_drain(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])
+    good = spool_one(spool, b"good")
+    spool.commit([good])
+    broken = spool_one(spool, b"broken")
+    (spool.directory / f"{broken.image_id}.json").write_text('{"image_id": ')
+    s3, tasks = FakeS3(), FakeTasks()
+
+    assert drain(spool, s3, tasks) == 1
+
+    assert s3.uploaded == {good.key: b"good"}
+    assert (spool.directory / f"{broken.image_id}.bad").exists()
+    assert (spool.directory / f"{broken.image_id}.data").read_bytes() == b"broken"
+
+
+def test_the_data_of_an_entry_set_aside_outlives_the_orphan_sweep(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])
+    broken = spool_one(spool, b"broken")
+    (spool.directory / f"{broken.image_id}.json").write_text("not json")
+    spool.due()
+    data = spool.directory / f"{broken.image_id}.data"
+    a_week_ago = time.time() - 7 * 24 * 3600
+    os.utime(data, (a_week_ago, a_week_ago))
+
+    Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])  # a restarted gateway
+
+    assert data.read_bytes() == b"broken"
