@@ -1,8 +1,10 @@
 """The gateway's spool: sources it accepted while S3 refused them, kept on local disk.
 
 A file is written to `{id}.data.part`, renamed to `{id}.data` once complete and fsynced,
-and becomes visible to the drain loop only when its `{id}.json` is written, after the task
-that owns it exists. A restarted gateway finds its spool as it left it and carries on.
+and becomes visible to the drain loop through its `{id}.json`. That is written held back
+before the task that owns the file is created, and released once it exists: a gateway that
+dies in between leaves an entry the drain settles after the hold (uploaded if the task
+exists, deleted if not). A restarted gateway finds its spool as it left it and carries on.
 """
 
 import asyncio
@@ -11,7 +13,7 @@ import json
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 from uuid import UUID
@@ -24,8 +26,11 @@ from gateway.task_client import TaskServiceClient
 
 log = logging.getLogger(__name__)
 
-# Data files with no task after this long belong to requests that died half-way.
+# Data files with no entry after this long belong to requests that died half-way.
 _ORPHAN_SECONDS = 24 * 3600
+# How long an entry written before its task exists waits for the request to settle it; far
+# longer than task creation can take.
+HOLD_SECONDS = 300.0
 
 
 class SpoolFull(ServiceError):
@@ -127,10 +132,16 @@ class Spool:
     def open(self, image_id: UUID) -> SpoolWriter:
         return SpoolWriter(self, self.directory / f"{image_id}.data.part")
 
-    def commit(self, entries: list[SpoolEntry]) -> None:
-        """The task exists: hand the files to the drain loop."""
+    def hold(self, entries: list[SpoolEntry], seconds: float = HOLD_SECONDS) -> None:
+        """The task is about to be created: the files are due to the drain only after
+        `seconds`, unless `commit` or `discard` settles them first."""
         for entry in entries:
-            self._write_meta(entry)
+            self._write_meta(replace(entry, next_attempt_at=time.time() + seconds))
+
+    def commit(self, entries: list[SpoolEntry]) -> None:
+        """The task exists: hand the files to the drain loop now."""
+        for entry in entries:
+            self._write_meta(replace(entry, next_attempt_at=0.0))
 
     def _write_meta(self, entry: SpoolEntry) -> None:
         # Synced like the data: after a power loss the entry is there whole, or not at all.

@@ -151,6 +151,12 @@ async def submit(
             else submission_from_form(form.fields)
         )
         command = _command(task_id, owner, idempotency_key, submission, form, settings)
+        spooled = [
+            SpoolEntry(str(f.image_id), f.key, MEDIA_TYPES[f.format])
+            for f in form.files
+            if f.spooled
+        ]
+        spool.hold(spooled)
     except BaseException:
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         raise
@@ -172,9 +178,7 @@ async def submit(
         # Same ref as an earlier task: that task stands, these uploads are not needed.
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         return view, created
-    spool.commit(
-        [SpoolEntry(str(f.image_id), f.key, MEDIA_TYPES[f.format]) for f in form.files if f.spooled]
-    )
+    spool.commit(spooled)
     return view, created
 
 

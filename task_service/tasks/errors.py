@@ -6,6 +6,11 @@ from common.errors import ServiceError
 BACKLOG_RETRY_AFTER_SECONDS = 60
 
 
+class TooManyImages(ServiceError):
+    status_code = 413
+    code = "too_many_images"
+
+
 class Backlogged(ServiceError):
     status_code = 429
     code = "too_many_unfinished_images"

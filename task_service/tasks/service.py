@@ -10,7 +10,7 @@ from schemas import topics
 from schemas.records import TaskCancelled, TaskCompleted
 from schemas.tasks import CreateTaskCommand, TaskView
 from task_service.tasks import repository
-from task_service.tasks.errors import Backlogged
+from task_service.tasks.errors import Backlogged, TooManyImages
 from task_service.tasks.publisher import JobPublisher
 
 
@@ -46,6 +46,12 @@ async def create_task(
 async def admit(conn: Connection, command: CreateTaskCommand, max_unfinished_images: int) -> None:
     """Refuse the new task if its owner would have too many images unfinished (the caller
     holds the owner, so that the count stays true until the task is in)."""
+    if len(command.images) > max_unfinished_images:
+        # Waiting would not help: say so, rather than 429 for ever.
+        raise TooManyImages(
+            f"a task of {len(command.images)} images is over the {max_unfinished_images} an"
+            " owner may have waiting or in work at once"
+        )
     unfinished = await repository.unfinished_images(conn, command.owner)
     if unfinished + len(command.images) > max_unfinished_images:
         raise Backlogged(

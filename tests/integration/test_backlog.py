@@ -14,7 +14,7 @@ from common.settings import PostgresSettings
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams
 from task_service.migrate import migrate
 from task_service.tasks import repository, service
-from task_service.tasks.errors import Backlogged
+from task_service.tasks.errors import Backlogged, TooManyImages
 
 DSN = PostgresSettings().secret("database_url")
 LIMIT = 5
@@ -81,6 +81,11 @@ def test_a_task_that_would_pass_the_owners_limit_is_refused_with_429_until_image
             assert refused.value.code == "too_many_unfinished_images"
             assert refused.value.headers == {"Retry-After": "60"}
             assert "3 of your images" in refused.value.message
+
+            # A task that could never pass the limit is told so, not to wait.
+            with pytest.raises(TooManyImages) as too_big:
+                await _submit(conn, _command(f"{owner}-big", LIMIT + 1))
+            assert too_big.value.status_code == 413
 
             # Up to the limit exactly is fine, and another owner is not held back.
             await _submit(conn, _command(owner, 2))

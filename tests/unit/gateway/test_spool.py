@@ -116,3 +116,17 @@ def test_the_data_of_an_entry_set_aside_outlives_the_orphan_sweep(tmp_path: Path
     Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])  # a restarted gateway
 
     assert data.read_bytes() == b"broken"
+
+
+def test_a_held_entry_is_due_only_after_its_hold_unless_committed(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])
+    entry = spool_one(spool, b"held")
+
+    spool.hold([entry], seconds=3600)
+    assert spool.due() == []
+    spool.hold([entry], seconds=0)
+    assert [due.image_id for due in spool.due()] == [entry.image_id]
+
+    spool.hold([entry], seconds=3600)
+    spool.commit([entry])
+    assert [due.image_id for due in spool.due()] == [entry.image_id]

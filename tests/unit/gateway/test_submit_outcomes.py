@@ -5,6 +5,8 @@ task_service says it does not: images of a task that exists must never lose thei
 """
 
 import asyncio
+import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
@@ -13,7 +15,7 @@ import pytest
 
 from common.errors import DependencyUnavailable
 from gateway.settings import Settings
-from gateway.spool import Spool
+from gateway.spool import HOLD_SECONDS, Spool
 from gateway.task_client import UpstreamError
 from gateway.tasks.service import submit
 from schemas.images import Fit
@@ -50,7 +52,9 @@ def _refusal(status: int, code: str) -> UpstreamError:
 class FailingTaskService:
     """task_service whose create call fails; `commits` says whether the task was made first."""
 
-    def __init__(self, create_error: Exception, commits: bool, lookup_error: Exception | None):
+    def __init__(
+        self, create_error: BaseException, commits: bool, lookup_error: Exception | None
+    ) -> None:
         self.create_error = create_error
         self.commits = commits
         self.lookup_error = lookup_error
@@ -139,3 +143,22 @@ def test_a_refused_task_leaves_no_source_behind(spool: Spool) -> None:
 
     assert raised.value.status_code == 429
     assert s3.objects == {}
+
+
+def test_a_gateway_dying_after_its_task_was_made_leaves_the_spooled_files_to_the_drain(
+    spool: Spool,
+) -> None:
+    # S3 is down, so both files are spooled; the process dies right after task creation.
+    s3 = FakeS3(down_after=0)
+    tasks = FailingTaskService(SystemExit(), commits=True, lookup_error=None)
+
+    with pytest.raises(SystemExit):
+        _submit(tasks, s3, spool)
+
+    restarted = Spool(spool.directory, max_bytes=10_000_000, retry_delays=[1.0])
+    entries = [json.loads(p.read_text()) for p in restarted.directory.glob("*.json")]
+    assert len(entries) == 2
+    assert all(
+        time.time() < entry["next_attempt_at"] <= time.time() + HOLD_SECONDS for entry in entries
+    )
+    assert {p.read_bytes() for p in restarted.directory.glob("*.data")} == {JPEG}
