@@ -93,24 +93,29 @@ async def post_to_url(
     """POST `body` to `url` under the same address rules as a fetch; returns the status.
 
     For webhooks: no redirect is followed (a 3xx is the receiver's answer), and the
-    receiver's body is not read.
+    receiver's body is never read: its status is the answer, and a body could be made to
+    fill the memory of whoever reads it.
     """
     target = parse_url(url)
     try:
         async with asyncio.timeout(policy.timeout_seconds):
             address = (await resolve(target, policy))[0]
-            async with _client(policy) as client:
-                response = await client.post(
+            async with (
+                _client(policy) as client,
+                client.stream(
+                    "POST",
                     pinned_url(target, address),
                     content=body,
                     headers={
                         **headers,
                         "Host": target.host_header,
                         "User-Agent": policy.user_agent,
+                        "Accept-Encoding": "identity",
                         "Connection": "close",
                     },
                     extensions=_extensions(target),
-                )
+                ) as response,
+            ):
                 return response.status_code
     except TimeoutError as exc:
         raise _unavailable(target, f"no answer within {policy.timeout_seconds:g} s") from exc

@@ -67,6 +67,10 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             route(self)
 
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.do_GET()
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
@@ -782,3 +786,35 @@ def test_https_certificate_for_another_name_is_refused(
     # The name checked is the URL's host, not the address the socket went to.
     assert "certificate is not valid for 'other.test'" in str(error.__cause__)
     assert server.requests == []
+
+
+def test_a_webhook_receivers_reply_body_is_never_read(server: ImageServer) -> None:
+    # A receiver answering with an endless body: reading it would fill the sender's memory.
+    offered = 512 * 1024 * 1024
+    written = []
+
+    def endless(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(200)
+        handler.send_header("Content-Length", str(offered))
+        handler.end_headers()
+        sent = 0
+        try:
+            while sent < offered:
+                handler.wfile.write(bytes(1024 * 1024))
+                sent += 1024 * 1024
+        except OSError:
+            pass
+        written.append(sent)
+
+    server.routes["/hook"] = endless
+    policy = UrlFetchPolicy(allowlist=frozenset({"127.0.0.1"}))
+
+    status = asyncio.run(url_source.post_to_url(server.url("/hook"), b"{}", {}, policy))
+
+    assert status == 200
+    (request,) = server.requests
+    assert request.headers["accept-encoding"] == "identity"
+    deadline = time.monotonic() + 10
+    while not written and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert written and written[0] < offered // 4
