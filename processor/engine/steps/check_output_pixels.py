@@ -4,14 +4,16 @@ from processor.engine.errors import TooManyPixels
 
 
 def check_output_pixels(ctx: Context) -> None:
-    """No variant writes more pixels than the engine would read: its size, times its frames
+    """No variant makes more pixels than the engine would read: the largest image on its way
+    (the scaled frame, which `cover` then crops, or the padded canvas), times its frames
     when it keeps an animation, is held to the same limit. Enlarging a small file to the
-    largest sizes would otherwise make minutes of work out of a few kilobytes."""
+    largest sizes would otherwise make minutes of work and gigabytes out of a few kilobytes."""
     info = ctx.need_info()
     limit = ctx.limits.max_pixels
     for variant in ctx.variants:
         plan = geometry.plan(info.size, variant)
-        size = plan.canvas or plan.crop or plan.resize
+        stages = [stage for stage in (plan.resize, plan.crop, plan.canvas) if stage is not None]
+        size = max(stages, key=lambda stage: stage.width * stage.height)
         output_format = formats.output_format(variant.format, info.format, info.has_alpha)
         frames = info.frames if ctx.animate and output_format.animates else 1
         pixels = size.width * size.height * frames

@@ -101,16 +101,24 @@ def test_smart_cover_keeps_the_busy_part_that_centre_crops_away() -> None:
 
 
 @pytest.mark.parametrize(
-    ("fit", "width", "height"),
-    [(Fit.FILL, 2000, 2000), (Fit.COVER, 2000, 2000), (Fit.CONTAIN, 2000, 2000)],
+    ("fit", "largest"),
+    # cover scales the whole frame to 3000 x 2000 before it crops the box out of it.
+    [(Fit.FILL, "2000 x 2000"), (Fit.COVER, "3000 x 2000"), (Fit.CONTAIN, "2000 x 2000")],
 )
-def test_an_output_past_the_pixel_limit_is_refused_whatever_the_fit(
-    fit: Fit, width: int, height: int
-) -> None:
+def test_an_output_past_the_pixel_limit_is_refused_whatever_the_fit(fit: Fit, largest: str) -> None:
     # A 30 x 20 source made 4 megapixels by enlarging: over a 1 megapixel limit.
     source = samples.png(samples.solid(30, 20))
-    variant = Variant(width=width, height=height, fit=fit, enlarge=True)
-    with pytest.raises(TooManyPixels, match="2000 x 2000"):
+    variant = Variant(width=2000, height=2000, fit=fit, enlarge=True)
+    with pytest.raises(TooManyPixels, match=largest):
+        process_image(source, [variant], Limits(max_pixels=1_000_000))
+
+
+def test_cover_is_held_to_the_limit_by_the_frame_it_scales_not_only_the_box_it_keeps() -> None:
+    # A 100 x 2 strip covering a 1000 x 1000 box (exactly the limit) is first scaled to
+    # 50000 x 1000: fifty times the limit, for a few hundred bytes of PNG.
+    source = samples.png(samples.solid(100, 2))
+    variant = Variant(width=1000, height=1000, fit=Fit.COVER, enlarge=True)
+    with pytest.raises(TooManyPixels, match="50000 x 1000"):
         process_image(source, [variant], Limits(max_pixels=1_000_000))
 
 
