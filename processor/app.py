@@ -137,8 +137,22 @@ def create_app(settings: Settings) -> faust.App:
         return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def measure_lag() -> None:
-        consumer = app.consumer
-        lags = {}
+        await record_lag(app.consumer)
+
+    app.timer(interval=_LAG_INTERVAL_SECONDS)(measure_lag)
+
+    return app
+
+
+async def record_lag(consumer: Any) -> None:
+    """Set the lag gauge for each partition of the jobs topic this replica holds.
+
+    Best effort: in a rebalance a partition can be taken away between the calls, and the
+    consumer then raises. That round is skipped, since an exception escaping a faust timer
+    stops the whole worker.
+    """
+    lags = {}
+    try:
         for tp in consumer.assignment():
             if tp.topic != topics.IMAGE_JOBS:
                 continue
@@ -146,14 +160,13 @@ def create_app(settings: Settings) -> faust.App:
             highwater = consumer.highwater(tp)
             if position is not None and highwater is not None:
                 lags[tp.partition] = max(0, highwater - position)
-        # Partitions that moved to another replica must not keep their last value here.
-        metrics.CONSUMER_LAG.clear()
-        for partition, lag in lags.items():
-            metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
-
-    app.timer(interval=_LAG_INTERVAL_SECONDS)(measure_lag)
-
-    return app
+    except Exception as error:
+        log.debug("consumer lag not measured this round: %r", error)
+        return
+    # Partitions that moved to another replica must not keep their last value here.
+    metrics.CONSUMER_LAG.clear()
+    for partition, lag in lags.items():
+        metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
 
 
 def main() -> None:
