@@ -176,8 +176,14 @@ class JobHandler:
                 return
 
     async def _release(self, job: ImageJob, claim: Claim) -> None:
-        await to_the_end(self._db(lambda conn: repository.release(conn, claim, self.worker_id)))
-        log.info("image %s released on shutdown", job.image_id)
+        released = await to_the_end(
+            self._db(lambda conn: repository.release(conn, claim, self.worker_id))
+        )
+        if released.recorded and released.due is None:
+            log.info("image %s cancelled on shutdown: its task was cancelled", job.image_id)
+            self._emit_completion(released.finished)
+        else:
+            log.info("image %s released on shutdown", job.image_id)
 
     async def _process(self, job: ImageJob) -> list[StoredOutput]:
         with metrics.STAGE_DURATION.labels("fetch").time():
@@ -258,10 +264,15 @@ class JobHandler:
         info = ErrorInfo(code=error.code.value, message=error.message)
         if not error.permanent and claim.attempt < self._last_attempt:
             delay = self._settings.retry_delays_seconds[claim.attempt - 1]
-            due = await self._db(
+            deferred = await self._db(
                 lambda conn: repository.record_retrying(conn, claim, self.worker_id, error, delay)
             )
-            if due is not None:
+            if deferred.recorded and deferred.due is None:
+                log.info(
+                    "image %s: %s; not retried, its task was cancelled", job.image_id, error.code
+                )
+                self._emit_completion(deferred.finished)
+            elif (due := deferred.due) is not None:
                 metrics.RETRIES_SCHEDULED.labels(error.code.value).inc()
                 log.info("image %s: %s, retry at %s", job.image_id, error.code, due.isoformat())
                 self._emit(

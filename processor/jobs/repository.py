@@ -137,31 +137,75 @@ async def record_failed(
         return True, await finish_task_if_complete(conn, claim.task_id)
 
 
+@dataclass(frozen=True)
+class Deferred:
+    """An image sent back to wait (a retry, or a stopping worker's hand-back).
+
+    In a cancelled task it is cancelled instead: nothing new starts there, and `finished`
+    is the task when that was its last running image.
+    """
+
+    recorded: bool
+    due: datetime | None = None
+    finished: FinishedTask | None = None
+
+
+# The image waits again (`status`, due after `delay` seconds if any), unless its task was
+# cancelled meanwhile.
+_DEFER = """
+UPDATE images SET
+    status = CASE WHEN t.status = 'cancelled' THEN 'cancelled' ELSE %(status)s END,
+    finished_at = CASE WHEN t.status = 'cancelled' THEN clock_timestamp() END,
+    next_attempt_at = CASE WHEN t.status = 'cancelled' THEN NULL
+        ELSE now() + make_interval(secs => %(delay)s) END,
+    attempts = attempts - %(give_back)s, enqueued_at = NULL,
+    lease_owner = CASE WHEN %(give_back)s = 1 THEN NULL ELSE lease_owner END,
+    lease_expires_at = NULL,
+    error_code = coalesce(%(code)s, error_code),
+    error_message = coalesce(%(message)s, error_message)
+FROM tasks t
+WHERE t.id = images.task_id AND images.id = %(id)s AND images.status = 'processing'
+    AND images.lease_owner = %(worker)s AND images.attempts = %(attempt)s
+RETURNING images.status, images.next_attempt_at
+"""
+
+
+async def _defer(conn: Connection, claim: Claim, worker: str, **change: object) -> Deferred:
+    async with conn.transaction():
+        await lock_task(conn, claim.task_id)
+        row = await (
+            await conn.execute(
+                _DEFER, {"id": claim.image_id, "worker": worker, "attempt": claim.attempt, **change}
+            )
+        ).fetchone()
+        if row is None:
+            return Deferred(recorded=False)
+        if row["status"] == "cancelled":
+            return Deferred(
+                recorded=True, finished=await finish_task_if_complete(conn, claim.task_id)
+            )
+        return Deferred(recorded=True, due=row["next_attempt_at"])
+
+
 async def record_retrying(
     conn: Connection, claim: Claim, worker: str, error: JobError, delay_seconds: float
-) -> datetime | None:
+) -> Deferred:
     """Schedule the next attempt; the reconciler republishes the job when it is due."""
-    async with conn.transaction():
-        await lock_task(conn, claim.task_id)
-        cursor = await conn.execute(
-            "UPDATE images SET status = 'retrying', enqueued_at = NULL,"
-            " next_attempt_at = now() + make_interval(secs => %s),"
-            " lease_expires_at = NULL, error_code = %s, error_message = %s"
-            " WHERE id = %s AND status = 'processing' AND lease_owner = %s AND attempts = %s"
-            " RETURNING next_attempt_at",
-            [delay_seconds, error.code.value, error.message, claim.image_id, worker, claim.attempt],
-        )
-        row = await cursor.fetchone()
-    return row["next_attempt_at"] if row else None
+    return await _defer(
+        conn,
+        claim,
+        worker,
+        status="retrying",
+        delay=delay_seconds,
+        give_back=0,
+        code=error.code.value,
+        message=error.message,
+    )
 
 
-async def release(conn: Connection, claim: Claim, worker: str) -> None:
-    """Give the image back unprocessed (the worker is stopping); it is republished soon."""
-    async with conn.transaction():
-        await lock_task(conn, claim.task_id)
-        await conn.execute(
-            "UPDATE images SET status = 'queued', attempts = attempts - 1, enqueued_at = NULL,"
-            " lease_owner = NULL, lease_expires_at = NULL"
-            " WHERE id = %s AND status = 'processing' AND lease_owner = %s AND attempts = %s",
-            [claim.image_id, worker, claim.attempt],
-        )
+async def release(conn: Connection, claim: Claim, worker: str) -> Deferred:
+    """Give the image back unprocessed (the worker is stopping); it is republished soon.
+    The claim did not count as an attempt."""
+    return await _defer(
+        conn, claim, worker, status="queued", delay=None, give_back=1, code=None, message=None
+    )

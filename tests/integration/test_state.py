@@ -297,3 +297,40 @@ def test_a_retried_task_is_not_announced_until_it_finishes_again() -> None:
             assert not await announced()
 
     run(go)
+
+
+def test_in_a_cancelled_task_a_retry_or_a_hand_back_cancels_the_image_and_ends_the_task() -> None:
+    async def go() -> None:
+        async with await _connect() as conn:
+            live = await _new_task(conn, 1)
+            claim = await repository.claim(conn, live.images[0].id, "worker-a", 60)
+            assert claim is not None
+            storage_down = StorageError(ErrorCode.STORAGE_UNAVAILABLE, "down", permanent=False)
+            retrying = await repository.record_retrying(conn, claim, "worker-a", storage_down, 30)
+            assert retrying.recorded and retrying.due is not None
+
+            command = await _new_task(conn, 2)
+            retried, handed_back = (image.id for image in command.images)
+            first = await repository.claim(conn, retried, "worker-a", 60)
+            second = await repository.claim(conn, handed_back, "worker-b", 60)
+            assert first is not None and second is not None
+            # Cancelling leaves running images to finish.
+            async with conn.transaction():
+                _, finished = await tasks_repository.cancel_task(conn, command.id, command.owner)
+            assert finished is None
+
+            deferred = await repository.record_retrying(conn, first, "worker-a", storage_down, 30)
+            assert deferred.recorded and deferred.due is None and deferred.finished is None
+            released = await repository.release(conn, second, "worker-b")
+            assert released.recorded and released.due is None
+            assert released.finished is not None
+            assert released.finished.status is TaskStatus.CANCELLED
+
+            rows = await (
+                await conn.execute(
+                    "SELECT status, finished_at FROM images WHERE task_id = %s", [command.id]
+                )
+            ).fetchall()
+            assert all(r["status"] == "cancelled" and r["finished_at"] for r in rows), rows
+
+    run(go)
