@@ -33,7 +33,9 @@ class PixelmillSettings(BaseSettings):
             extra = field.json_schema_extra
             if not isinstance(extra, dict) or _DEV_DEFAULT not in extra:
                 continue
-            if getattr(self, name) is not None:
+            value = getattr(self, name)
+            # Set but empty (a template whose variable was unset) is as good as missing.
+            if value is not None and value.get_secret_value().strip():
                 continue
             if self.profile == "dev":
                 setattr(self, name, SecretStr(str(extra[_DEV_DEFAULT])))

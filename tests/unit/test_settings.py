@@ -33,6 +33,15 @@ def test_outside_dev_every_secret_must_come_from_the_environment(
     assert "PIXELMILL_S3_ACCESS_KEY" not in message
 
 
+def test_outside_dev_an_empty_secret_counts_as_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIXELMILL_PROFILE", "prod")
+    monkeypatch.setenv("PIXELMILL_S3_ACCESS_KEY", "prod-access")
+    monkeypatch.setenv("PIXELMILL_S3_SECRET_KEY", "  ")
+
+    with pytest.raises(ValidationError, match="PIXELMILL_S3_SECRET_KEY"):
+        S3Settings()
+
+
 def test_outside_dev_secrets_from_the_environment_are_used(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
