@@ -2,11 +2,17 @@
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from keycloak.exceptions import KeycloakError, KeycloakPostError, KeycloakPutError
+from keycloak.exceptions import (
+    KeycloakConnectionError,
+    KeycloakError,
+    KeycloakPostError,
+    KeycloakPutError,
+)
 
 from common.errors import DependencyUnavailable, ServiceError
 from schemas.users import Registration
@@ -24,6 +30,8 @@ class FakeAdmin:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     fail: dict[str, KeycloakError] = field(default_factory=dict)
+    # Steps that take effect in Keycloak, and then fail to answer (a timeout).
+    lost_answer: dict[str, KeycloakError] = field(default_factory=dict)
 
     def _step(self, name: str) -> None:
         self.calls.append(name)
@@ -32,8 +40,20 @@ class FakeAdmin:
 
     async def a_create_user(self, payload: dict[str, Any]) -> str:
         self._step("create")
-        self.users[USER_ID] = {**payload, "roles": []}
+        self.users[USER_ID] = {**payload, "roles": [], "createdTimestamp": time.time() * 1000}
+        if "create" in self.lost_answer:
+            raise self.lost_answer["create"]
         return USER_ID
+
+    async def a_get_user_id(self, username: str) -> str | None:
+        self.calls.append("find")
+        return next((i for i, u in self.users.items() if u["username"] == username), None)
+
+    async def a_get_user(self, user_id: str) -> dict[str, Any]:
+        return self.users[user_id]
+
+    async def a_get_credentials(self, user_id: str) -> list[dict[str, Any]]:
+        return [{"type": "password"}] if "password" in self.users[user_id] else []
 
     async def a_set_user_password(
         self, user_id: str, password: str, temporary: bool
@@ -154,3 +174,28 @@ def test_a_failed_undo_still_reports_the_original_failure(
     assert refused.value.status_code == 503
     assert admin.calls == ["create", "password", "role", "delete"]
     assert f"could not delete user {USER_ID}" in caplog.text
+
+
+def test_a_user_made_by_a_create_call_that_timed_out_is_deleted() -> None:
+    timeout = KeycloakConnectionError(error_message="timed out")
+    admin = FakeAdmin(lost_answer={"create": timeout})
+
+    with pytest.raises(DependencyUnavailable):
+        register(admin)
+
+    assert admin.calls == ["create", "find", "delete"]
+    assert admin.users == {}
+
+
+def test_after_a_timeout_an_older_user_of_that_name_is_left_alone() -> None:
+    # Registered long ago, with a password: the timed-out call did not make this user.
+    earlier = {"username": "shop-1", "password": "x", "roles": ["user"], "createdTimestamp": 0}
+    admin = FakeAdmin(
+        users={USER_ID: earlier}, fail={"create": KeycloakConnectionError(error_message="down")}
+    )
+
+    with pytest.raises(DependencyUnavailable):
+        register(admin)
+
+    assert admin.users == {USER_ID: earlier}
+    assert "delete" not in admin.calls

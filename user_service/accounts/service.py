@@ -1,7 +1,9 @@
 """Registration and sessions in the realm, over Keycloak's admin and token endpoints."""
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any, Protocol
 
 from keycloak.exceptions import KeycloakError
@@ -21,12 +23,19 @@ log = logging.getLogger(__name__)
 
 # The realm role every registered user gets: it is what lets a token use the task API.
 REGISTERED_ROLE = "user"
+_CLOCK_SKEW_MS = 5000
 
 
 class UserAdmin(Protocol):
     """What registration needs of `keycloak.KeycloakAdmin`."""
 
     async def a_create_user(self, payload: dict[str, Any]) -> str: ...
+
+    async def a_get_user_id(self, username: str) -> str | None: ...
+
+    async def a_get_user(self, user_id: str) -> dict[str, Any]: ...
+
+    async def a_get_credentials(self, user_id: str) -> list[dict[str, Any]]: ...
 
     async def a_set_user_password(
         self, user_id: str, password: str, temporary: bool
@@ -58,7 +67,13 @@ class Accounts:
 
     async def register(self, registration: Registration) -> RegisteredUser:
         """Create the user, set the password, grant the role; undo the user if a step fails."""
-        user_id = await self._create_user(registration)
+        started_ms = time.time() * 1000
+        try:
+            user_id = await self._create_user(registration)
+        except (DependencyUnavailable, asyncio.CancelledError):
+            # No answer is not no user: Keycloak may have made it before the timeout.
+            await self._undo_unanswered_creation(registration.username, started_ms)
+            raise
         try:
             await self._set_password(user_id, registration.password)
             await self._grant_role(user_id)
@@ -137,6 +152,23 @@ class Accounts:
             await self._admin.a_assign_realm_roles(user_id, [role])
         except KeycloakError as error:
             raise _unavailable(error) from error
+
+    async def _undo_unanswered_creation(self, username: str, started_ms: float) -> None:
+        """Delete the user if Keycloak made it for this request: created since it started and
+        still without a password. Anyone else of that name is left alone."""
+        try:
+            user_id = await self._admin.a_get_user_id(username)
+            if user_id is None:
+                return
+            user = await self._admin.a_get_user(user_id)
+            credentials = await self._admin.a_get_credentials(user_id)
+        except KeycloakError as error:
+            log.error("could not check for a half-made user %r: %s", username, error)
+            return
+        # Keycloak's clock and ours may differ a little.
+        made_now = user.get("createdTimestamp", 0) >= started_ms - _CLOCK_SKEW_MS
+        if made_now and not credentials:
+            await self._delete_user(user_id)
 
     async def _delete_user(self, user_id: str) -> None:
         try:
