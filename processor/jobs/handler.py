@@ -179,7 +179,7 @@ class JobHandler:
         released = await to_the_end(
             self._db(lambda conn: repository.release(conn, claim, self.worker_id))
         )
-        if released.recorded and released.due is None:
+        if released.cancelled:
             log.info("image %s cancelled on shutdown: its task was cancelled", job.image_id)
             self._emit_completion(released.finished)
         else:
@@ -267,7 +267,7 @@ class JobHandler:
             deferred = await self._db(
                 lambda conn: repository.record_retrying(conn, claim, self.worker_id, error, delay)
             )
-            if deferred.recorded and deferred.due is None:
+            if deferred.cancelled:
                 log.info(
                     "image %s: %s; not retried, its task was cancelled", job.image_id, error.code
                 )

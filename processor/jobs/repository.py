@@ -146,6 +146,7 @@ class Deferred:
     """
 
     recorded: bool
+    cancelled: bool = False
     due: datetime | None = None
     finished: FinishedTask | None = None
 
@@ -181,9 +182,8 @@ async def _defer(conn: Connection, claim: Claim, worker: str, **change: object) 
         if row is None:
             return Deferred(recorded=False)
         if row["status"] == "cancelled":
-            return Deferred(
-                recorded=True, finished=await finish_task_if_complete(conn, claim.task_id)
-            )
+            finished = await finish_task_if_complete(conn, claim.task_id)
+            return Deferred(recorded=True, cancelled=True, finished=finished)
         return Deferred(recorded=True, due=row["next_attempt_at"])
 
 

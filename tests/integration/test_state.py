@@ -307,12 +307,17 @@ def test_in_a_cancelled_task_a_retry_or_a_hand_back_cancels_the_image_and_ends_t
             assert claim is not None
             storage_down = StorageError(ErrorCode.STORAGE_UNAVAILABLE, "down", permanent=False)
             retrying = await repository.record_retrying(conn, claim, "worker-a", storage_down, 30)
-            assert retrying.recorded and retrying.due is not None
+            assert retrying.recorded and not retrying.cancelled and retrying.due is not None
+            live_second = await _new_task(conn, 1)
+            held = await repository.claim(conn, live_second.images[0].id, "worker-a", 60)
+            assert held is not None
+            handed_back = await repository.release(conn, held, "worker-a")
+            assert handed_back.recorded and not handed_back.cancelled
 
             command = await _new_task(conn, 2)
-            retried, handed_back = (image.id for image in command.images)
+            retried, given_back = (image.id for image in command.images)
             first = await repository.claim(conn, retried, "worker-a", 60)
-            second = await repository.claim(conn, handed_back, "worker-b", 60)
+            second = await repository.claim(conn, given_back, "worker-b", 60)
             assert first is not None and second is not None
             # Cancelling leaves running images to finish.
             async with conn.transaction():
@@ -320,9 +325,9 @@ def test_in_a_cancelled_task_a_retry_or_a_hand_back_cancels_the_image_and_ends_t
             assert finished is None
 
             deferred = await repository.record_retrying(conn, first, "worker-a", storage_down, 30)
-            assert deferred.recorded and deferred.due is None and deferred.finished is None
+            assert deferred.cancelled and deferred.due is None and deferred.finished is None
             released = await repository.release(conn, second, "worker-b")
-            assert released.recorded and released.due is None
+            assert released.cancelled
             assert released.finished is not None
             assert released.finished.status is TaskStatus.CANCELLED
 
