@@ -16,6 +16,10 @@ class UpstreamError(ServiceError):
     """task_service refused the request with a 4xx: relayed to the client as it is."""
 
 
+class TaskServiceUnreachable(DependencyUnavailable):
+    """No connection to task_service: the request was never sent."""
+
+
 class TaskServiceClient:
     def __init__(self, base_url: str, timeout_seconds: float = 15.0) -> None:
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_seconds)
@@ -31,6 +35,8 @@ class TaskServiceClient:
                 **({REQUEST_ID_HEADER: request_id} if request_id else {}),
             }
             response = await self._http.request(method, path, headers=headers, **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+            raise TaskServiceUnreachable(f"task_service is unreachable: {error}") from error
         except httpx.HTTPError as error:
             raise DependencyUnavailable(f"task_service is unavailable: {error}") from error
         if response.status_code >= 500:

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from gateway.settings import Settings
 from gateway.spool import Spool, SpoolEntry
-from gateway.task_client import TaskServiceClient, UpstreamError
+from gateway.task_client import TaskServiceClient, TaskServiceUnreachable, UpstreamError
 from gateway.tasks.errors import (
     BadSubmission,
     PayloadTooLarge,
@@ -79,7 +79,10 @@ async def _read_json(body: AsyncIterator[bytes]) -> TaskSubmission:
     async for chunk in body:
         data += chunk
         if len(data) > MAX_PARAMETERS_BYTES:
-            raise PayloadTooLarge("a JSON submission is limited to 1 MiB", code="request_too_large")
+            raise PayloadTooLarge(
+                f"a JSON submission is limited to {MAX_PARAMETERS_BYTES} bytes",
+                code="request_too_large",
+            )
     try:
         return TaskSubmission.model_validate_json(bytes(data))
     except ValidationError as error:
@@ -160,20 +163,9 @@ async def submit(
     except BaseException:
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         raise
-    try:
-        view, created = await tasks.create_task(command)
-    except UpstreamError:
-        # task_service refused the task: nothing refers to these sources.
-        await discard_received(s3, settings.s3_bucket, spool, form.files)
-        raise
-    except Exception:
-        # No answer, or a failure that may come after task_service committed the task: its
-        # images would need these sources, so they go only once it surely does not exist.
-        made = await _made_anyway(tasks, task_id, owner, len(form.files))
-        if made is None:
-            await discard_received(s3, settings.s3_bucket, spool, form.files)
-            raise
-        view, created = made, True
+    view, created = await _create(
+        tasks, command, lambda: discard_received(s3, settings.s3_bucket, spool, form.files)
+    )
     if not created:
         # Same ref as an earlier task: that task stands, these uploads are not needed.
         await discard_received(s3, settings.s3_bucket, spool, form.files)
@@ -182,23 +174,35 @@ async def submit(
     return view, created
 
 
-async def _made_anyway(
-    tasks: TaskServiceClient, task_id: UUID, owner: str, sources: int
-) -> TaskView | None:
-    """The task if task_service made it although the request failed; None if it did not.
-    Raises when task_service cannot tell, so that nothing is discarded on a guess."""
+async def _create(
+    tasks: TaskServiceClient, command: CreateTaskCommand, discard: Callable[[], Awaitable[None]]
+) -> tuple[TaskView, bool]:
+    """The task made from `command`; the sources are discarded only when it surely was not.
+
+    A failure with no answer may come after task_service made the task, or while it still
+    makes it. The same command sent again settles it: task_service makes a task id once and
+    answers a second send with the task the first made.
+    """
     try:
-        return await tasks.get_task(task_id, owner)
-    except UpstreamError as error:
-        if error.status_code == 404:
-            return None
+        return await tasks.create_task(command)
+    except (UpstreamError, TaskServiceUnreachable):
+        # Refused, or never reached: nothing refers to these sources.
+        await discard()
+        raise
+    except Exception as error:
+        log.warning(
+            "task %s: no answer from task_service (%s); sending it again", command.id, error
+        )
+    try:
+        return await tasks.create_task(command)
+    except UpstreamError:
+        await discard()
         raise
     except Exception:
         log.warning(
-            "task %s: task_service cannot say whether it made the task; its %d uploaded"
-            " sources are kept in case it did",
-            task_id,
-            sources,
+            "task %s: task_service cannot say whether it made the task; its uploaded sources"
+            " are kept in case it did",
+            command.id,
         )
         raise
 

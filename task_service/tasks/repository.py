@@ -18,17 +18,23 @@ from task_service.tasks.views import counts_of, image_view, task_summary, task_v
 
 
 async def find_existing(
-    conn: Connection, owner: str, idempotency_key: str | None, ref: str | None
+    conn: Connection,
+    owner: str,
+    idempotency_key: str | None,
+    ref: str | None,
+    task_id: UUID | None = None,
 ) -> UUID | None:
-    """The task an earlier submission with the same key or ref created, if any."""
-    if idempotency_key is None and ref is None:
+    """The task an earlier submission with the same key or ref created, or the task
+    `task_id` itself if it exists, if any."""
+    if idempotency_key is None and ref is None and task_id is None:
         return None
     cursor = await conn.execute(
         "SELECT id FROM tasks WHERE owner = %s"
-        " AND ((%s::text IS NOT NULL AND idempotency_key = %s)"
+        " AND (id = %s"
+        "   OR (%s::text IS NOT NULL AND idempotency_key = %s)"
         "   OR (%s::text IS NOT NULL AND ref = %s))"
-        " ORDER BY created_at LIMIT 1",
-        [owner, idempotency_key, idempotency_key, ref, ref],
+        " ORDER BY id = %s DESC, created_at LIMIT 1",
+        [owner, task_id, idempotency_key, idempotency_key, ref, ref, task_id],
     )
     row = await cursor.fetchone()
     return row["id"] if row else None

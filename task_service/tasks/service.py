@@ -1,5 +1,7 @@
 """Task creation: rows in one transaction, then the jobs to Kafka."""
 
+import asyncio
+import weakref
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -14,33 +16,62 @@ from task_service.tasks.errors import Backlogged, TooManyImages
 from task_service.tasks.publisher import JobPublisher
 
 
+class _OwnerTurns:
+    """One task creation at a time per owner in this process, queued before taking a
+    database connection: one owner's burst waits here, not on the pool everyone shares.
+    (Several task_service processes are kept apart by the owner's lock in PostgreSQL.)"""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, owner: str) -> asyncio.Lock:
+        lock = self._locks.get(owner)
+        if lock is None:
+            lock = self._locks[owner] = asyncio.Lock()
+        return lock
+
+
+_owner_turns = _OwnerTurns()
+
+
 async def create_task(
     pool: Pool, publisher: JobPublisher, command: CreateTaskCommand, max_unfinished_images: int
 ) -> tuple[TaskView, bool]:
-    """The task and whether it is new; a repeated key or ref returns the first task.
+    """The task, and whether it is this command's own: made now, or by an earlier send of
+    the same command (same task id). A repeated key or ref returns the first task as not
+    this command's.
 
     A new task is refused while its owner would have more than `max_unfinished_images`
     images waiting or in work.
     """
-    async with pool.connection() as conn:
-        async with conn.transaction():
-            # One submission of an owner at a time: a retry finds the task its twin made,
-            # and the backlog count holds until this one is in.
-            await repository.hold_owner(conn, command.owner)
-            existing = await repository.find_existing(
-                conn, command.owner, command.idempotency_key, command.ref
-            )
-            if existing is None:
-                await admit(conn, command, max_unfinished_images)
-                await repository.insert_task(conn, command)
-        task_id = existing or command.id
+    async with _owner_turns(command.owner), pool.connection() as conn:
+        task_id, inserted = await make_task(conn, command, max_unfinished_images)
         view = await repository.load_task(conn, task_id, command.owner)
     if view is None:
         raise NotFound(f"task {task_id} vanished")
-    if existing is None:
+    if inserted:
         metrics.TASKS_CREATED.inc()
         publisher.publish_soon([image.id for image in command.images])
-    return view, existing is None
+    return view, task_id == command.id
+
+
+async def make_task(
+    conn: Connection, command: CreateTaskCommand, max_unfinished_images: int
+) -> tuple[UUID, bool]:
+    """In one transaction: the task's id, and whether its rows were inserted now (else it is
+    the task an earlier send of the command, or of its key or ref, made)."""
+    async with conn.transaction():
+        # One submission of an owner at a time: a retry finds the task its twin made, and
+        # the backlog count holds until this one is in.
+        await repository.hold_owner(conn, command.owner)
+        existing = await repository.find_existing(
+            conn, command.owner, command.idempotency_key, command.ref, command.id
+        )
+        if existing is not None:
+            return existing, False
+        await admit(conn, command, max_unfinished_images)
+        await repository.insert_task(conn, command)
+    return command.id, True
 
 
 async def admit(conn: Connection, command: CreateTaskCommand, max_unfinished_images: int) -> None:

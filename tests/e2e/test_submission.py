@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams
 from tests.e2e import images
 from tests.e2e.api import TASK_PATH, Api, Db, Storage, image_path, leaked_sources, task_count
 from tests.e2e.images import JPEG_TYPE, ImageServer
@@ -185,3 +186,27 @@ def test_the_go_service_request_works_and_answers_in_its_shape(
         assert result.headers["content-type"] == "image/jpeg"
         decoded = images.decode(result.content)
         assert (decoded.width, decoded.height) == (400, 300)
+
+
+def test_task_service_makes_a_task_id_once_and_answers_a_second_send_with_that_task(
+    stack: Stack, db: Db
+) -> None:
+    # What the gateway relies on when an answer is lost: sending the same command again.
+    owner = f"resend-{uuid.uuid4().hex[:8]}"
+    command = CreateTaskCommand(
+        id=uuid.uuid4(),
+        owner=owner,
+        params=ProcessingParams(width=10),
+        images=[
+            NewImage(id=uuid.uuid4(), source_kind="url", source_ref="https://invalid.invalid/a.jpg")
+        ],
+    )
+    url = f"{stack.task_service.url}/internal/tasks"
+    headers = {"content-type": "application/json"}
+
+    first = httpx.post(url, content=command.model_dump_json(), headers=headers, timeout=30)
+    second = httpx.post(url, content=command.model_dump_json(), headers=headers, timeout=30)
+
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    assert first.json()["id"] == second.json()["id"] == str(command.id)
+    assert task_count(db, owner) == 1

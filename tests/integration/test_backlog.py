@@ -37,11 +37,10 @@ def _command(owner: str, images: int) -> CreateTaskCommand:
 
 
 async def _submit(conn: Connection, command: CreateTaskCommand, hold_seconds: float = 0) -> None:
-    """What task creation does in its transaction: hold the owner, admit, insert."""
+    """Task creation's transaction, kept open `hold_seconds` longer."""
     async with conn.transaction():
-        await repository.hold_owner(conn, command.owner)
-        await service.admit(conn, command, LIMIT)
-        await repository.insert_task(conn, command)
+        task_id, inserted = await service.make_task(conn, command, LIMIT)
+        assert (task_id, inserted) == (command.id, True)
         await asyncio.sleep(hold_seconds)
 
 
@@ -72,7 +71,7 @@ def test_a_task_that_would_pass_the_owners_limit_is_refused_with_429_until_image
 
     async def go() -> None:
         async with await _connect() as conn:
-            first = _command(owner, 3)
+            first = _command(owner, 3).model_copy(update={"idempotency_key": "first"})
             await _submit(conn, first)
 
             with pytest.raises(Backlogged) as refused:
@@ -91,6 +90,11 @@ def test_a_task_that_would_pass_the_owners_limit_is_refused_with_429_until_image
             await _submit(conn, _command(owner, 2))
             await _submit(conn, _command(f"{owner}-other", LIMIT))
             assert await repository.unfinished_images(conn, owner) == LIMIT
+
+            # At the limit, a retried submission still gets the task it made.
+            retried = _command(owner, 3).model_copy(update={"idempotency_key": "first"})
+            async with conn.transaction():
+                assert await service.make_task(conn, retried, LIMIT) == (first.id, False)
 
             # Done, failed and cancelled images no longer count; processing ones do.
             done, failed, cancelled = (image.id for image in first.images)

@@ -1,22 +1,24 @@
 """What happens to a submission's uploaded sources when task creation goes wrong.
 
-A refusal discards them; a failure after which the task may exist keeps them until
-task_service says it does not: images of a task that exists must never lose their source.
+A refusal, or a task_service never reached, discards them. A failure with no answer is
+settled by sending the same command again (task_service makes a task id once); only when
+that fails too are the sources kept, since an image of a task that exists must never lose
+its source.
 """
 
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 import pytest
 
 from common.errors import DependencyUnavailable
 from gateway.settings import Settings
 from gateway.spool import HOLD_SECONDS, Spool
-from gateway.task_client import UpstreamError
+from gateway.task_client import TaskServiceUnreachable, UpstreamError
 from gateway.tasks.service import submit
 from schemas.images import Fit
 from schemas.tasks import CreateTaskCommand, TaskCounts, TaskStatus, TaskView
@@ -49,34 +51,34 @@ def _refusal(status: int, code: str) -> UpstreamError:
     return error
 
 
-class FailingTaskService:
-    """task_service whose create call fails; `commits` says whether the task was made first."""
+NO_ANSWER = DependencyUnavailable("task_service answered 502")
 
-    def __init__(
-        self, create_error: BaseException, commits: bool, lookup_error: Exception | None
-    ) -> None:
-        self.create_error = create_error
-        self.commits = commits
-        self.lookup_error = lookup_error
-        self.made: TaskView | None = None
+
+class TaskService:
+    """task_service as the gateway sees it: each send of a command takes its next scripted
+    outcome. "made" makes the task (once per id, as the real one) and answers; "made, lost"
+    makes it and the answer is lost; an exception fails the send without making anything."""
+
+    def __init__(self, outcomes: Sequence[str | BaseException]) -> None:
+        self.outcomes = list(outcomes)
+        self.sends = 0
+        self.made: dict[object, TaskView] = {}
 
     async def find_task(self, owner: str, idempotency_key: str | None = None) -> None:
         return None
 
     async def create_task(self, command: CreateTaskCommand) -> tuple[TaskView, bool]:
-        if self.commits:
-            self.made = _view(command)
-        raise self.create_error
-
-    async def get_task(self, task_id: UUID, owner: str | None) -> TaskView:
-        if self.lookup_error is not None:
-            raise self.lookup_error
-        if self.made is not None and self.made.id == task_id:
-            return self.made
-        raise _refusal(404, "not_found")
+        outcome = self.outcomes[self.sends]
+        self.sends += 1
+        if isinstance(outcome, BaseException):
+            raise outcome
+        view = self.made.setdefault(command.id, _view(command))
+        if outcome == "made, lost":
+            raise NO_ANSWER
+        return view, True
 
 
-def _submit(tasks: FailingTaskService, s3: FakeS3, spool: Spool) -> tuple[TaskView, bool]:
+def _submit(tasks: TaskService, s3: FakeS3, spool: Spool) -> tuple[TaskView, bool]:
     body = multipart([("file", "a.jpg", JPEG), ("file", "b.jpg", JPEG)])
     return asyncio.run(
         submit(
@@ -98,34 +100,31 @@ def spool(tmp_path: Path) -> Spool:
     return Spool(tmp_path / "spool", max_bytes=10_000_000, retry_delays=[1.0])
 
 
-def test_a_task_made_before_task_service_failed_keeps_its_sources_and_is_accepted(
+def test_a_task_made_before_its_answer_was_lost_is_accepted_with_its_sources(
     spool: Spool,
 ) -> None:
     s3 = FakeS3()
-    tasks = FailingTaskService(
-        DependencyUnavailable("answered 502"), commits=True, lookup_error=None
-    )
+    tasks = TaskService(["made, lost", "made"])
 
     view, created = _submit(tasks, s3, spool)
 
-    assert created and tasks.made is not None and view.id == tasks.made.id
+    assert created and list(tasks.made) == [view.id] and tasks.sends == 2
     assert len(s3.objects) == 2 and all(data == JPEG for data in s3.objects.values())
 
 
-def test_a_task_never_made_leaves_no_source_behind(spool: Spool) -> None:
+def test_a_task_not_made_by_an_unanswered_send_is_made_by_the_second(spool: Spool) -> None:
     s3 = FakeS3()
-    tasks = FailingTaskService(DependencyUnavailable("timed out"), commits=False, lookup_error=None)
+    tasks = TaskService([NO_ANSWER, "made"])
 
-    with pytest.raises(DependencyUnavailable):
-        _submit(tasks, s3, spool)
+    view, created = _submit(tasks, s3, spool)
 
-    assert s3.objects == {}
+    assert created and list(tasks.made) == [view.id]
+    assert len(s3.objects) == 2
 
 
 def test_when_task_service_cannot_tell_the_sources_are_kept(spool: Spool) -> None:
     s3 = FakeS3()
-    down = DependencyUnavailable("task_service is unavailable")
-    tasks = FailingTaskService(DependencyUnavailable("timed out"), commits=False, lookup_error=down)
+    tasks = TaskService(["made, lost", TaskServiceUnreachable("gone")])
 
     with pytest.raises(DependencyUnavailable):
         _submit(tasks, s3, spool)
@@ -133,16 +132,26 @@ def test_when_task_service_cannot_tell_the_sources_are_kept(spool: Spool) -> Non
     assert len(s3.objects) == 2
 
 
-def test_a_refused_task_leaves_no_source_behind(spool: Spool) -> None:
+@pytest.mark.parametrize(
+    "outcomes",
+    [
+        [_refusal(429, "too_many_unfinished_images")],
+        [TaskServiceUnreachable("connection refused")],
+        [NO_ANSWER, _refusal(429, "too_many_unfinished_images")],
+    ],
+    ids=["refused", "never reached", "refused when sent again"],
+)
+def test_a_task_surely_not_made_leaves_no_source_behind(
+    spool: Spool, outcomes: list[BaseException]
+) -> None:
     s3 = FakeS3()
-    refused = _refusal(429, "too_many_unfinished_images")
-    tasks = FailingTaskService(refused, commits=False, lookup_error=None)
+    tasks = TaskService(outcomes)
 
-    with pytest.raises(UpstreamError) as raised:
+    with pytest.raises(type(outcomes[-1])):
         _submit(tasks, s3, spool)
 
-    assert raised.value.status_code == 429
     assert s3.objects == {}
+    assert tasks.made == {}
 
 
 def test_a_gateway_dying_after_its_task_was_made_leaves_the_spooled_files_to_the_drain(
@@ -150,7 +159,7 @@ def test_a_gateway_dying_after_its_task_was_made_leaves_the_spooled_files_to_the
 ) -> None:
     # S3 is down, so both files are spooled; the process dies right after task creation.
     s3 = FakeS3(down_after=0)
-    tasks = FailingTaskService(SystemExit(), commits=True, lookup_error=None)
+    tasks = TaskService([SystemExit()])
 
     with pytest.raises(SystemExit):
         _submit(tasks, s3, spool)
