@@ -37,6 +37,9 @@ class SpoolFull(ServiceError):
     status_code = 503
     code = "spool_full"
 
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "30"})
+
 
 @dataclass
 class SpoolEntry:
@@ -120,10 +123,7 @@ class Spool:
 
     def reserve(self, size: int) -> None:
         if self.used_bytes + size > self.max_bytes:
-            raise SpoolFull(
-                "storage is unavailable and the spool is full; nothing was accepted",
-                headers={"Retry-After": "30"},
-            )
+            raise SpoolFull("storage is unavailable and the spool is full; nothing was accepted")
         self.used_bytes += size
 
     def release(self, size: int) -> None:
@@ -132,26 +132,31 @@ class Spool:
     def open(self, image_id: UUID) -> SpoolWriter:
         return SpoolWriter(self, self.directory / f"{image_id}.data.part")
 
-    def hold(self, entries: list[SpoolEntry], seconds: float = HOLD_SECONDS) -> None:
+    async def hold(self, entries: list[SpoolEntry], seconds: float = HOLD_SECONDS) -> None:
         """The task is about to be created: the files are due to the drain only after
         `seconds`, unless `commit` or `discard` settles them first."""
-        for entry in entries:
-            self._write_meta(replace(entry, next_attempt_at=time.time() + seconds))
+        due = time.time() + seconds
+        await self._write_entries([replace(entry, next_attempt_at=due) for entry in entries])
 
-    def commit(self, entries: list[SpoolEntry]) -> None:
+    async def commit(self, entries: list[SpoolEntry]) -> None:
         """The task exists: hand the files to the drain loop now."""
-        for entry in entries:
-            self._write_meta(replace(entry, next_attempt_at=0.0))
+        await self._write_entries([replace(entry, next_attempt_at=0.0) for entry in entries])
 
-    def _write_meta(self, entry: SpoolEntry) -> None:
-        # Synced like the data: after a power loss the entry is there whole, or not at all.
-        meta = self._meta(entry.image_id)
-        temporary = meta.with_suffix(".json.part")
-        with temporary.open("w") as file:
-            file.write(json.dumps(asdict(entry)))
-            file.flush()
-            os.fsync(file.fileno())
-        temporary.rename(meta)
+    async def _write_entries(self, entries: list[SpoolEntry]) -> None:
+        if entries:
+            # Disk syncs take milliseconds each: not on the event loop.
+            await asyncio.to_thread(self._write_entries_now, entries)
+
+    def _write_entries_now(self, entries: list[SpoolEntry]) -> None:
+        # Synced like the data: after a power loss an entry is there whole, or not at all.
+        for entry in entries:
+            meta = self._meta(entry.image_id)
+            temporary = meta.with_suffix(".json.part")
+            with temporary.open("w") as file:
+                file.write(json.dumps(asdict(entry)))
+                file.flush()
+                os.fsync(file.fileno())
+            temporary.rename(meta)
         directory = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(directory)
@@ -172,21 +177,21 @@ class Spool:
         for meta in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
             try:
                 entry = SpoolEntry(**json.loads(meta.read_text()))
+                if entry.next_attempt_at <= now:
+                    entries.append(entry)
             except (ValueError, TypeError) as error:
                 # One unreadable entry must not stop the rest from draining; it is kept aside
                 # for an operator, with its data.
-                meta.rename(self._set_aside(meta.stem))
-                log.error("spool entry %s is unreadable (%s); set aside as .bad", meta, error)
-                continue
-            if entry.next_attempt_at <= now:
-                entries.append(entry)
+                log.error("spool entry %s is unreadable (%s); setting it aside", meta, error)
+                with contextlib.suppress(OSError):
+                    meta.rename(self._set_aside(meta.stem))
         return entries
 
-    def postpone(self, entry: SpoolEntry) -> float:
+    async def postpone(self, entry: SpoolEntry) -> float:
         delay = self._retry_delays[min(entry.attempts, len(self._retry_delays) - 1)]
         entry.attempts += 1
         entry.next_attempt_at = time.time() + delay
-        self._write_meta(entry)
+        await self._write_entries([entry])
         return delay
 
     async def drain_once(self, s3: Any, bucket: str, tasks: TaskServiceClient) -> int:
@@ -204,7 +209,7 @@ class Spool:
                 )
                 known = await tasks.source_stored(UUID(entry.image_id))
             except (BotoCoreError, ClientError, ServiceError, OSError) as error:
-                delay = self.postpone(entry)
+                delay = await self.postpone(entry)
                 log.warning("spooled %s not uploaded (%s); again in %g s", entry.key, error, delay)
                 continue
             if not known:

@@ -159,7 +159,7 @@ async def submit(
             for f in form.files
             if f.spooled
         ]
-        spool.hold(spooled)
+        await spool.hold(spooled)
     except BaseException:
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         raise
@@ -170,7 +170,7 @@ async def submit(
         # Same ref as an earlier task: that task stands, these uploads are not needed.
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         return view, created
-    spool.commit(spooled)
+    await spool.commit(spooled)
     return view, created
 
 

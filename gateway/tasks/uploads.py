@@ -167,8 +167,7 @@ class _SourceUpload:
                 # Parts S3 took are no longer in memory, and there was no room to copy them.
                 raise SpoolFull(
                     f"storage failed half-way through {self._label} and the spool has no room"
-                    " for it; nothing was accepted",
-                    headers={"Retry-After": "30"},
+                    " for it; nothing was accepted"
                 )
             self._tee = self._spool.open(self.image_id)
             self._tee.write(bytes(self._buffer))

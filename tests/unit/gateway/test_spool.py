@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, cast
 from uuid import UUID, uuid4
 
+import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from gateway.spool import Spool, SpoolEntry
@@ -49,14 +50,14 @@ def test_a_file_is_invisible_to_the_drain_until_its_task_is_committed(tmp_path: 
     entry = spool_one(spool, b"jpeg bytes")
 
     assert spool.due() == []
-    spool.commit([entry])
+    asyncio.run(spool.commit([entry]))
     assert [e.image_id for e in spool.due()] == [entry.image_id]
 
 
 def test_draining_uploads_reports_and_empties_the_spool(tmp_path: Path) -> None:
     spool = Spool(tmp_path, max_bytes=1000, retry_delays=[60])
     entry = spool_one(spool, b"jpeg bytes")
-    spool.commit([entry])
+    asyncio.run(spool.commit([entry]))
     s3, tasks = FakeS3(), FakeTasks()
 
     assert drain(spool, s3, tasks) == 1
@@ -72,7 +73,7 @@ def test_a_failed_upload_is_postponed_by_the_backoff_and_survives_a_restart(
 ) -> None:
     spool = Spool(tmp_path, max_bytes=1000, retry_delays=[60, 600])
     entry = spool_one(spool, b"jpeg bytes")
-    spool.commit([entry])
+    asyncio.run(spool.commit([entry]))
 
     assert drain(spool, FakeS3(up=False), FakeTasks()) == 0
 
@@ -89,12 +90,23 @@ def _meta(path: Path) -> dict[str, Any]:
     return data
 
 
-def test_an_unreadable_entry_is_set_aside_and_the_rest_still_drain(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"image_id": ',
+        # Readable JSON whose due time is not a number.
+        '{"image_id": "x", "key": "k", "content_type": "image/jpeg", "next_attempt_at": null}',
+    ],
+    ids=["cut short", "wrong type"],
+)
+def test_an_unreadable_entry_is_set_aside_and_the_rest_still_drain(
+    tmp_path: Path, content: str
+) -> None:
     spool = Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])
     good = spool_one(spool, b"good")
-    spool.commit([good])
+    asyncio.run(spool.commit([good]))
     broken = spool_one(spool, b"broken")
-    (spool.directory / f"{broken.image_id}.json").write_text('{"image_id": ')
+    (spool.directory / f"{broken.image_id}.json").write_text(content)
     s3, tasks = FakeS3(), FakeTasks()
 
     assert drain(spool, s3, tasks) == 1
@@ -122,11 +134,11 @@ def test_a_held_entry_is_due_only_after_its_hold_unless_committed(tmp_path: Path
     spool = Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])
     entry = spool_one(spool, b"held")
 
-    spool.hold([entry], seconds=3600)
+    asyncio.run(spool.hold([entry], seconds=3600))
     assert spool.due() == []
-    spool.hold([entry], seconds=0)
+    asyncio.run(spool.hold([entry], seconds=0))
     assert [due.image_id for due in spool.due()] == [entry.image_id]
 
-    spool.hold([entry], seconds=3600)
-    spool.commit([entry])
+    asyncio.run(spool.hold([entry], seconds=3600))
+    asyncio.run(spool.commit([entry]))
     assert [due.image_id for due in spool.due()] == [entry.image_id]
