@@ -100,7 +100,11 @@ async def cancel_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
 @router.post(
     "/task/{task_id}/retry",
     summary="Retry the failed images of a task",
-    responses={**ERROR_RESPONSES, 409: error_doc("`nothing_to_retry`: no image failed")},
+    responses={
+        **ERROR_RESPONSES,
+        409: error_doc("`nothing_to_retry`: no image failed"),
+        429: SUBMIT_RESPONSES[429],
+    },
 )
 async def retry_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
     return await tasks.retry_task(task_id, owner)

@@ -78,9 +78,11 @@ async def cancel_task(
 
 @router.post("/tasks/{task_id}/retry")
 async def retry_task(
-    task_id: UUID, pool: Pool, publisher: Publisher, owner: Owner = None
+    task_id: UUID, pool: Pool, publisher: Publisher, settings: SettingsDep, owner: Owner = None
 ) -> TaskView:
-    return await service.retry_failed(pool, publisher, task_id, owner)
+    return await service.retry_failed(
+        pool, publisher, task_id, owner, settings.max_unfinished_images_per_owner
+    )
 
 
 @router.get("/tasks/{task_id}")

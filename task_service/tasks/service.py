@@ -83,12 +83,27 @@ async def admit(conn: Connection, command: CreateTaskCommand, max_unfinished_ima
             f"a task of {len(command.images)} images is over the {max_unfinished_images} an"
             " owner may have waiting or in work at once"
         )
-    unfinished = await repository.unfinished_images(conn, command.owner)
-    if unfinished + len(command.images) > max_unfinished_images:
+    await _within_backlog(conn, command.owner, len(command.images), max_unfinished_images)
+
+
+async def requeue_within_backlog(
+    conn: Connection, task_id: UUID, owner: str | None, max_unfinished_images: int
+) -> list[UUID]:
+    """In one transaction: the task's failed images queued again, unless that would take
+    its owner past the backlog limit."""
+    async with conn.transaction():
+        task_owner, failed = await repository.failed_images(conn, task_id, owner)
+        await repository.hold_owner(conn, task_owner)
+        await _within_backlog(conn, task_owner, failed, max_unfinished_images)
+        return await repository.requeue_failed(conn, task_id, owner)
+
+
+async def _within_backlog(conn: Connection, owner: str, adding: int, limit: int) -> None:
+    unfinished = await repository.unfinished_images(conn, owner)
+    if unfinished + adding > limit:
         raise Backlogged(
-            f"{unfinished} of your images are still waiting or in work; a task of"
-            f" {len(command.images)} more would pass the limit of {max_unfinished_images}."
-            " Retry when some have finished."
+            f"{unfinished} of your images are still waiting or in work; {adding} more would"
+            f" pass the limit of {limit}. Retry when some have finished."
         )
 
 
@@ -120,10 +135,15 @@ async def cancel_task(
 
 
 async def retry_failed(
-    pool: Pool, publisher: JobPublisher, task_id: UUID, owner: str | None
+    pool: Pool,
+    publisher: JobPublisher,
+    task_id: UUID,
+    owner: str | None,
+    max_unfinished_images: int,
 ) -> TaskView:
+    """Queue the task's failed images again, within its owner's backlog limit."""
     async with pool.connection() as conn:
-        image_ids = await repository.requeue_failed(conn, task_id, owner)
+        image_ids = await requeue_within_backlog(conn, task_id, owner, max_unfinished_images)
         view = await repository.load_task(conn, task_id, owner)
     publisher.publish_soon(image_ids)
     assert view is not None

@@ -134,3 +134,23 @@ def test_two_submissions_at_once_cannot_both_pass_the_limit() -> None:
 async def _delayed(coroutine: Any, seconds: float) -> None:
     await asyncio.sleep(seconds)
     await coroutine
+
+
+def test_retrying_failed_images_is_held_to_the_owners_limit_too() -> None:
+    owner = f"backlog-retry-{uuid.uuid4().hex[:8]}"
+
+    async def go() -> None:
+        async with await _connect() as conn:
+            failing = _command(owner, 3)
+            await _submit(conn, failing)
+            await _finish(conn, [image.id for image in failing.images], "failed")
+            await _submit(conn, _command(owner, 3))
+
+            with pytest.raises(Backlogged):
+                await service.requeue_within_backlog(conn, failing.id, owner, LIMIT)
+
+            await service.requeue_within_backlog(conn, failing.id, owner, LIMIT + 1)
+            await conn.commit()
+            assert await repository.unfinished_images(conn, owner) == 6
+
+    run(go())
