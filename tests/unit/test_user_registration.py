@@ -40,6 +40,10 @@ class FakeAdmin:
 
     async def a_create_user(self, payload: dict[str, Any]) -> str:
         self._step("create")
+        if any(user["username"] == payload["username"] for user in self.users.values()):
+            raise _refusal(
+                KeycloakPostError, 409, {"errorMessage": "User exists with same username"}
+            )
         self.users[USER_ID] = {**payload, "roles": [], "createdTimestamp": time.time() * 1000}
         if "create" in self.lost_answer:
             raise self.lost_answer["create"]
@@ -54,6 +58,9 @@ class FakeAdmin:
 
     async def a_get_credentials(self, user_id: str) -> list[dict[str, Any]]:
         return [{"type": "password"}] if "password" in self.users[user_id] else []
+
+    async def a_get_realm_roles_of_user(self, user_id: str) -> list[dict[str, Any]]:
+        return [{"name": name} for name in self.users[user_id]["roles"]]
 
     async def a_set_user_password(
         self, user_id: str, password: str, temporary: bool
@@ -155,7 +162,7 @@ def test_a_taken_username_is_a_conflict_and_deletes_nothing() -> None:
         register(admin)
 
     assert refused.value.status_code == 409
-    assert admin.calls == ["create"]
+    assert admin.calls == ["create", "find"]  # no leftover of a failed registration there
 
 
 def test_a_failed_undo_still_reports_the_original_failure(
@@ -199,3 +206,31 @@ def test_after_a_timeout_an_older_user_of_that_name_is_left_alone() -> None:
 
     assert admin.users == {USER_ID: earlier}
     assert "delete" not in admin.calls
+
+
+def test_a_name_left_taken_by_a_registration_cut_off_long_ago_is_freed() -> None:
+    # No password, no role, made minutes ago: a registration that failed and was not undone.
+    leftover = {"username": "shop-1", "roles": [], "createdTimestamp": time.time() * 1000 - 600_000}
+    admin = FakeAdmin(users={"leftover-id": leftover})
+
+    user = register(admin)
+
+    assert admin.calls == ["create", "find", "delete", "create", "password", "role", "assign"]
+    assert user.id == USER_ID and set(admin.users) == {USER_ID}
+
+
+@pytest.mark.parametrize(
+    "holder",
+    [
+        {"password": "x", "roles": ["user"], "createdTimestamp": 0},  # a real user
+        {"roles": [], "createdTimestamp": time.time() * 1000},  # a registration under way
+    ],
+    ids=["registered", "just created"],
+)
+def test_a_name_held_by_anyone_else_stays_taken(holder: dict[str, Any]) -> None:
+    admin = FakeAdmin(users={"holder-id": {"username": "shop-1", **holder}})
+
+    with pytest.raises(UsernameTaken):
+        register(admin)
+
+    assert "holder-id" in admin.users and "delete" not in admin.calls

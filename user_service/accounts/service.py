@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # The realm role every registered user gets: it is what lets a token use the task API.
 REGISTERED_ROLE = "user"
 _CLOCK_SKEW_MS = 5000
+# Far longer than a registration can run (its Keycloak calls time out after seconds).
+_LEFTOVER_AGE_MS = 120_000
 
 
 class UserAdmin(Protocol):
@@ -36,6 +38,8 @@ class UserAdmin(Protocol):
     async def a_get_user(self, user_id: str) -> dict[str, Any]: ...
 
     async def a_get_credentials(self, user_id: str) -> list[dict[str, Any]]: ...
+
+    async def a_get_realm_roles_of_user(self, user_id: str) -> list[dict[str, Any]]: ...
 
     async def a_set_user_password(
         self, user_id: str, password: str, temporary: bool
@@ -67,13 +71,7 @@ class Accounts:
 
     async def register(self, registration: Registration) -> RegisteredUser:
         """Create the user, set the password, grant the role; undo the user if a step fails."""
-        started_ms = time.time() * 1000
-        try:
-            user_id = await self._create_user(registration)
-        except (DependencyUnavailable, asyncio.CancelledError):
-            # No answer is not no user: Keycloak may have made it before the timeout.
-            await self._undo_unanswered_creation(registration.username, started_ms)
-            raise
+        user_id = await self._create_fresh_user(registration)
         try:
             await self._set_password(user_id, registration.password)
             await self._grant_role(user_id)
@@ -153,22 +151,44 @@ class Accounts:
         except KeycloakError as error:
             raise _unavailable(error) from error
 
-    async def _undo_unanswered_creation(self, username: str, started_ms: float) -> None:
-        """Delete the user if Keycloak made it for this request: created since it started and
-        still without a password. Anyone else of that name is left alone."""
+    async def _create_fresh_user(self, registration: Registration) -> str:
+        """Create the user, clearing what a registration cut off half-way left behind."""
+        started_ms = time.time() * 1000
+        try:
+            try:
+                return await self._create_user(registration)
+            except UsernameTaken:
+                # A user of that name without a password or role, older than any registration
+                # still running, is what one that failed and could not be undone left.
+                leftover = await self._half_made_user(registration.username)
+                if leftover is None or leftover[1] > started_ms - _LEFTOVER_AGE_MS:
+                    raise
+                await self._delete_user(leftover[0])
+                return await self._create_user(registration)
+        except (DependencyUnavailable, asyncio.CancelledError):
+            # No answer is not no user: Keycloak may have made it before the timeout.
+            made = await self._half_made_user(registration.username)
+            if made is not None and made[1] >= started_ms - _CLOCK_SKEW_MS:
+                await self._delete_user(made[0])
+            raise
+
+    async def _half_made_user(self, username: str) -> tuple[str, float] | None:
+        """The id and creation time (ms) of the user of that name if registration never
+        finished it (no password, no role); None otherwise, or when Keycloak cannot say."""
         try:
             user_id = await self._admin.a_get_user_id(username)
             if user_id is None:
-                return
+                return None
             user = await self._admin.a_get_user(user_id)
             credentials = await self._admin.a_get_credentials(user_id)
+            roles = await self._admin.a_get_realm_roles_of_user(user_id)
         except KeycloakError as error:
             log.error("could not check for a half-made user %r: %s", username, error)
-            return
-        # Keycloak's clock and ours may differ a little.
-        made_now = user.get("createdTimestamp", 0) >= started_ms - _CLOCK_SKEW_MS
-        if made_now and not credentials:
-            await self._delete_user(user_id)
+            return None
+        granted = any(role.get("name") == REGISTERED_ROLE for role in roles)
+        if credentials or granted or user.get("federationLink"):
+            return None
+        return user_id, float(user.get("createdTimestamp", 0))
 
     async def _delete_user(self, user_id: str) -> None:
         try:
