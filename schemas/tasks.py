@@ -34,6 +34,9 @@ Dimension = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=10000
 Quality = Annotated[int, BeforeValidator(_not_a_boolean), Field(ge=1, le=100)]
 # Text a client sends that PostgreSQL stores: its text type cannot hold a NUL character.
 _NO_NUL = r"^[^\x00]*$"
+# An http(s) URL as a client may spell it (schemes are case-insensitive); the full check of
+# host and port is the URL fetcher's.
+_HTTP_URL = r"^[hH][tT][tT][pP][sS]?://[^\x00]*$"
 
 
 class ImageStatus(StrEnum):
@@ -234,18 +237,16 @@ class TaskSubmission(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    urls: list[
-        Annotated[str, Field(max_length=2048, pattern=r"^[hH][tT][tT][pP][sS]?://[^\x00]*$")]
-    ] = Field(default_factory=list)
+    urls: list[Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)]] = Field(
+        default_factory=list
+    )
     width: Dimension | None = None
     height: Dimension | None = None
     fit: Fit = Fit.INSIDE
     format: OutputFormat | None = None
     quality: Quality | None = None
     variants: list[VariantSpec] = Field(default_factory=list, max_length=16)
-    callback_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\x00]*$")] | None = (
-        None
-    )
+    callback_url: Annotated[str, Field(max_length=2048, pattern=_HTTP_URL)] | None = None
     ref: Annotated[str, Field(min_length=1, max_length=200, pattern=_NO_NUL)] | None = None
 
     def params(self) -> ProcessingParams:

@@ -24,10 +24,15 @@ from schemas.tasks import ORIGINAL, ImageStatus, StoredImage
 router = APIRouter(prefix="/api/v1", tags=["images"])
 _PATH = "/image-processor/{image_id}"
 _CHUNK_BYTES = 256 * 1024
-_ONE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_ONE_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
+# Offsets past what S3 takes (a signed 64-bit number) mean "to the end" all the same.
+_MAX_OFFSET = 2**63 - 1
+_CACHE_CONTROL = "private, max-age=86400"
+# `W/"tag"`: a weak validator. If-None-Match compares weakly, S3 strongly: the prefix goes.
+_WEAK_PREFIX = re.compile(r'W/(?=")')
 
 
-def _object_key(stored: StoredImage, variant: str | None) -> str:
+def object_key(stored: StoredImage, variant: str | None) -> str:
     if variant == ORIGINAL:
         if stored.source_kind != "s3":
             raise NotFound("this image came from a URL; its original is not stored")
@@ -35,6 +40,8 @@ def _object_key(stored: StoredImage, variant: str | None) -> str:
     if not stored.output_keys:
         if stored.image.status is ImageStatus.FAILED:
             raise Conflict("the image failed; it has no variants", code="image_failed")
+        if stored.image.status is ImageStatus.CANCELLED:
+            raise Conflict("the image was cancelled; it has no variants", code="image_cancelled")
         raise Conflict("the image is not processed yet", code="image_not_ready")
     name = variant or next(iter(stored.output_keys))
     if name not in stored.output_keys:
@@ -49,17 +56,23 @@ def single_range(header: str) -> str | None:
     """The header if it asks for one range of bytes (`first-last`, `first-` or `-suffix`).
 
     Anything else (several ranges, other units, `last` before `first`) is ignored and the
-    whole object is sent, as HTTP allows.
+    whole object is sent, as HTTP allows. Offsets past any object's size are cut down to
+    one S3 takes.
     """
     match = _ONE_RANGE.fullmatch(header.strip())
     if not match:
         return None
-    first, last = match.groups()
-    if not first and not last:
+    first, last = (_offset(digits) if digits else None for digits in match.groups())
+    if first is None and last is None:
         return None
-    if first and last and int(last) < int(first):
+    if first is not None and last is not None and last < first:
         return None
-    return f"bytes={first}-{last}"
+    return f"bytes={'' if first is None else first}-{'' if last is None else last}"
+
+
+def _offset(digits: str) -> int:
+    # Checked by length first: int() refuses strings of thousands of digits with an error.
+    return _MAX_OFFSET if len(digits) > 19 else min(int(digits), _MAX_OFFSET)
 
 
 async def _body(stream: Any) -> AsyncIterator[bytes]:
@@ -74,7 +87,7 @@ def _headers(obj: dict[str, Any]) -> dict[str, str]:
     headers = {
         "Content-Length": str(obj["ContentLength"]),
         "ETag": obj.get("ETag", ""),
-        "Cache-Control": "private, max-age=86400",
+        "Cache-Control": _CACHE_CONTROL,
         "Accept-Ranges": "bytes",
     }
     if "ContentRange" in obj:
@@ -91,7 +104,7 @@ def _headers(obj: dict[str, Any]) -> dict[str, str]:
         206: {"content": {"image/*": {}}, "description": "the bytes the `Range` header asked for"},
         302: {"description": "with `redirect=1`: a presigned S3 URL in Location"},
         304: {"description": "`If-None-Match` names the variant's current ETag"},
-        409: error_doc("`image_not_ready`, `image_failed`"),
+        409: error_doc("`image_not_ready`, `image_failed`, `image_cancelled`"),
         416: error_doc("`range_not_satisfiable`: the range starts past the end"),
         **ERROR_RESPONSES,
     },
@@ -117,11 +130,11 @@ async def get_image(
     ] = None,
 ) -> Any:
     stored = await tasks.get_image(image_id, owner)
-    params = {"Bucket": settings.s3_bucket, "Key": _object_key(stored, variant)}
+    params = {"Bucket": settings.s3_bucket, "Key": object_key(stored, variant)}
     if redirect:
         return RedirectResponse(await _presigned_url(presigner, params, settings), 302)
     if if_none_match:
-        params["IfNoneMatch"] = if_none_match
+        params["IfNoneMatch"] = _WEAK_PREFIX.sub("", if_none_match)
     head = request.method == "HEAD"
     if range_ and not head and (one_range := single_range(range_)):
         params["Range"] = one_range
@@ -151,7 +164,7 @@ router.add_api_route(
     responses={
         200: {"description": "the headers GET would send, without the body"},
         304: {"description": "`If-None-Match` names the variant's current ETag"},
-        409: error_doc("`image_not_ready`, `image_failed`"),
+        409: error_doc("`image_not_ready`, `image_failed`, `image_cancelled`"),
         **ERROR_RESPONSES,
     },
 )
@@ -176,7 +189,8 @@ async def _refusal(error: ClientError, s3: Any, params: dict[str, str]) -> Respo
     status = metadata.get("HTTPStatusCode")
     if status == 304:
         etag = metadata.get("HTTPHeaders", {}).get("etag")
-        return Response(status_code=304, headers={"ETag": etag} if etag else None)
+        headers = {"Cache-Control": _CACHE_CONTROL, **({"ETag": etag} if etag else {})}
+        return Response(status_code=304, headers=headers)
     if status == 404:
         raise NotFound(
             "the image is not in storage: its source is still on its way from the gateway's"

@@ -26,6 +26,8 @@ from gateway.tasks.uploads import (
     discard_received,
     receive_form,
 )
+from processor.sources import SourceError
+from processor.sources.url import parse_url
 from schemas.images import SourceFormat
 from schemas.tasks import CreateTaskCommand, NewImage, TaskSubmission, TaskView
 
@@ -231,6 +233,13 @@ def _command(
     ]
     if not images:
         raise BadSubmission("a task needs at least one file or url", code="no_images")
+    if submission.callback_url is not None:
+        # Checked now, as the webhook sender will: a task has no other way to say that its
+        # completion can never be announced.
+        try:
+            parse_url(submission.callback_url)
+        except SourceError as error:
+            raise BadSubmission(f"callback_url: {error.message}") from error
     if len(images) > settings.max_images_per_task:
         raise PayloadTooLarge(
             f"more than {settings.max_images_per_task} images in one task", code="too_many_images"

@@ -323,18 +323,22 @@ async def receive_form(
         header_field.clear()
         header_value.clear()
 
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_part_begin": lambda: events.append(("begin", b"")),
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": lambda: events.append(("headers", b"")),
-            "on_part_data": lambda data, start, end: events.append(("data", data[start:end])),
-            "on_part_end": lambda: events.append(("end", b"")),
-        },
-    )
+    try:
+        parser = MultipartParser(
+            boundary,
+            {
+                "on_part_begin": lambda: events.append(("begin", b"")),
+                "on_header_field": on_header_field,
+                "on_header_value": on_header_value,
+                "on_header_end": on_header_end,
+                "on_headers_finished": lambda: events.append(("headers", b"")),
+                "on_part_data": lambda data, start, end: events.append(("data", data[start:end])),
+                "on_part_end": lambda: events.append(("end", b"")),
+            },
+        )
+    except Exception as error:
+        # The parser refuses some boundaries (over 256 characters) as it starts.
+        raise BadSubmission(f"malformed multipart body: {error}") from error
     form = ReceivedForm()
     state = _FormState(form, s3, bucket, task_id, limits, spool)
     try:
@@ -423,7 +427,11 @@ class _FormState:
         elif self.part is not None:
             self.part.value += data
             if len(self.part.value) > _MAX_FIELD_BYTES:
-                raise BadSubmission(f"form field {self.part.field_name.decode()!r} is too long")
+                raise PayloadTooLarge(
+                    f"form field {self.part.field_name.decode()!r} is over"
+                    f" {_MAX_FIELD_BYTES} bytes",
+                    code="request_too_large",
+                )
             self.field_bytes += len(data)
             if self.field_bytes > MAX_PARAMETERS_BYTES:
                 raise PayloadTooLarge(

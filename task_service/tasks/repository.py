@@ -240,13 +240,15 @@ async def load_image(conn: Connection, image_id: UUID, owner: str | None) -> Sto
     outputs = await (
         await conn.execute("SELECT * FROM outputs WHERE image_id = %s", [image_id])
     ).fetchall()
-    params = ProcessingParams.model_validate(image["params"])
+    view = image_view(image, outputs, ProcessingParams.model_validate(image["params"]))
+    keys = {o["variant"]: o["s3_key"] for o in outputs}
     return StoredImage(
-        image=image_view(image, outputs, params),
+        image=view,
         owner=image["owner"],
         source_kind=image["source_kind"],
         source_ref=image["source_ref"],
-        output_keys={o["variant"]: o["s3_key"] for o in outputs},
+        # In the order the variants were asked for, as in the view: the first is the default.
+        output_keys={output.variant: keys[output.variant] for output in view.outputs},
     )
 
 

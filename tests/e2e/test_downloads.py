@@ -1,5 +1,7 @@
 """Downloads behave like a static file server's: ranges, HEAD and conditional requests."""
 
+import json
+
 import httpx
 
 from tests.e2e import images
@@ -54,11 +56,32 @@ def test_a_variant_is_served_whole_in_ranges_by_head_and_not_again_while_unchang
     assert unchanged.status_code == 304
     assert unchanged.content == b""
     assert unchanged.headers["etag"] == etag
+    assert unchanged.headers["cache-control"] == whole.headers["cache-control"]
     assert http.head(path, headers={"If-None-Match": etag}).status_code == 304
+    # If-None-Match compares weakly: the weak form of the current tag matches too.
+    assert http.get(path, headers={"If-None-Match": f"W/{etag}"}).status_code == 304
 
     stale = http.get(path, headers={"If-None-Match": '"an-older-version"'})
     assert stale.status_code == 200
     assert stale.content == whole.content
+
+
+def test_without_a_variant_named_the_first_one_asked_for_is_served(
+    api: Api, http: httpx.Client
+) -> None:
+    variants = [
+        {"name": "zeta", "width": 120, "format": "jpg"},
+        {"name": "alpha", "width": 60, "format": "webp"},
+    ]
+    source = ("order.jpg", images.jpeg(320, 240, seed=73), JPEG_TYPE)
+    fields = {"variants": json.dumps(variants)}
+    view = api.wait_finished(api.accepted(api.submit([source], fields))["id"])
+
+    served = http.get(image_path(view["images"][0]["id"]))
+
+    assert served.status_code == 200
+    assert served.headers["content-type"] == "image/jpeg"
+    assert images.decode(served.content).width == 120
 
 
 def test_an_output_gone_from_storage_is_a_404_not_a_503(

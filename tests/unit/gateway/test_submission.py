@@ -131,3 +131,26 @@ def test_a_body_that_keeps_arriving_is_read_whole() -> None:
         return [chunk async for chunk in with_idle_timeout(slow(), 0.5)]
 
     assert asyncio.run(read()) == [b"a", b"b", b"c"]
+
+
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "http://",
+        "http://a.example:99999/",
+        "http://user@a.example/",
+        "https://a.example/x\r\nX-Injected: 1",
+    ],
+)
+def test_a_callback_url_that_could_never_be_called_is_refused(callback: str) -> None:
+    submission = TaskSubmission(urls=["https://a.example/1.jpg"], callback_url=callback)
+    with pytest.raises(BadSubmission, match="callback_url"):
+        _command(uuid4(), "shop", None, submission, ReceivedForm(), Settings())
+
+
+def test_a_callback_url_scheme_is_case_insensitive() -> None:
+    submission = TaskSubmission(
+        urls=["https://a.example/1.jpg"], callback_url="HTTPS://a.example/h"
+    )
+    command = _command(uuid4(), "shop", None, submission, ReceivedForm(), Settings())
+    assert command.callback_url == "HTTPS://a.example/h"

@@ -328,3 +328,25 @@ def test_form_fields_over_a_mebibyte_together_are_refused_and_nothing_is_left(
 
     assert refused.value.code == "request_too_large"
     assert s3.objects == {}
+
+
+def test_a_boundary_the_parser_refuses_is_a_400(spool: Spool) -> None:
+    with pytest.raises(BadSubmission, match="malformed multipart body"):
+        asyncio.run(
+            receive_form(
+                chunks(b"x"),
+                f"multipart/form-data; boundary={'z' * 257}",
+                s3=FakeS3(),
+                bucket="b",
+                task_id=uuid4(),
+                limits=limits(),
+                spool=spool,
+            )
+        )
+
+
+def test_one_form_field_over_its_limit_is_refused_as_too_large(spool: Spool) -> None:
+    with pytest.raises(PayloadTooLarge) as refused:
+        receive(FakeS3(), spool, multipart([("notes", None, b"x" * 70_000)]))
+
+    assert refused.value.code == "request_too_large"
