@@ -220,15 +220,18 @@ def test_a_name_left_taken_by_a_registration_cut_off_long_ago_is_freed() -> None
 
 
 @pytest.mark.parametrize(
-    "holder",
+    ("holder", "age_ms"),
     [
-        {"password": "x", "roles": ["user"], "createdTimestamp": 0},  # a real user
-        {"roles": [], "createdTimestamp": time.time() * 1000},  # a registration under way
+        ({"password": "x", "roles": ["user"]}, 3_600_000),  # a real user
+        ({"roles": []}, 1_000),  # a registration under way
     ],
     ids=["registered", "just created"],
 )
-def test_a_name_held_by_anyone_else_stays_taken(holder: dict[str, Any]) -> None:
-    admin = FakeAdmin(users={"holder-id": {"username": "shop-1", **holder}})
+def test_a_name_held_by_anyone_else_stays_taken(holder: dict[str, Any], age_ms: int) -> None:
+    created = time.time() * 1000 - age_ms
+    admin = FakeAdmin(
+        users={"holder-id": {"username": "shop-1", "createdTimestamp": created, **holder}}
+    )
 
     with pytest.raises(UsernameTaken):
         register(admin)
