@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 # The realm role every registered user gets: it is what lets a token use the task API.
 REGISTERED_ROLE = "user"
 _CLOCK_SKEW_MS = 5000
-# Far longer than a registration can run (its Keycloak calls time out after seconds).
-_LEFTOVER_AGE_MS = 120_000
 
 
 class UserAdmin(Protocol):
@@ -152,21 +150,14 @@ class Accounts:
             raise _unavailable(error) from error
 
     async def _create_fresh_user(self, registration: Registration) -> str:
-        """Create the user, clearing what a registration cut off half-way left behind."""
+        """Create the user; if the call got no answer, undo a user it may have made."""
         started_ms = time.time() * 1000
         try:
-            try:
-                return await self._create_user(registration)
-            except UsernameTaken:
-                # A user of that name without a password or role, older than any registration
-                # still running, is what one that failed and could not be undone left.
-                leftover = await self._half_made_user(registration.username)
-                if leftover is None or leftover[1] > started_ms - _LEFTOVER_AGE_MS:
-                    raise
-                await self._delete_user(leftover[0])
-                return await self._create_user(registration)
+            return await self._create_user(registration)
         except (DependencyUnavailable, asyncio.CancelledError):
-            # No answer is not no user: Keycloak may have made it before the timeout.
+            # No answer is not no user: Keycloak may have made it before the timeout. Only a
+            # user made since this request began is ours to delete; an older one of that name
+            # (a service account, an admin's user) is never touched.
             made = await self._half_made_user(registration.username)
             if made is not None and made[1] >= started_ms - _CLOCK_SKEW_MS:
                 await self._delete_user(made[0])
@@ -174,7 +165,8 @@ class Accounts:
 
     async def _half_made_user(self, username: str) -> tuple[str, float] | None:
         """The id and creation time (ms) of the user of that name if registration never
-        finished it (no password, no role); None otherwise, or when Keycloak cannot say."""
+        finished it (no password, no role, not a service account or federated); None
+        otherwise, or when Keycloak cannot say."""
         try:
             user_id = await self._admin.a_get_user_id(username)
             if user_id is None:
@@ -186,7 +178,8 @@ class Accounts:
             log.error("could not check for a half-made user %r: %s", username, error)
             return None
         granted = any(role.get("name") == REGISTERED_ROLE for role in roles)
-        if credentials or granted or user.get("federationLink"):
+        foreign = user.get("federationLink") or user.get("serviceAccountClientId")
+        if credentials or granted or foreign:
             return None
         return user_id, float(user.get("createdTimestamp", 0))
 
