@@ -35,7 +35,8 @@ SUBMIT_RESPONSES: dict[int | str, dict[str, Any]] = {
     ),
     429: error_doc(
         "`too_many_unfinished_images`: the caller already has the most images waiting or in"
-        " work that one owner may have (with `Retry-After`)"
+        " work that one owner may have; `too_many_submissions`: the caller's earlier"
+        " submissions are still being taken in (both with `Retry-After`)"
     ),
     503: ERROR_RESPONSES[503],
 }

@@ -4,6 +4,8 @@ from common.errors import ServiceError
 
 # When an owner over the backlog limit may try again: long enough for some of it to finish.
 BACKLOG_RETRY_AFTER_SECONDS = 60
+# When an owner whose submissions queue up in task_service may send the next one.
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 class TooManyImages(ServiceError):
@@ -17,3 +19,13 @@ class Backlogged(ServiceError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, headers={"Retry-After": str(BACKLOG_RETRY_AFTER_SECONDS)})
+
+
+class SubmissionsQueued(ServiceError):
+    """The owner's earlier submissions still hold its turn: this one was not made."""
+
+    status_code = 429
+    code = "too_many_submissions"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})

@@ -284,19 +284,17 @@ async def cancel_task(
         return task["owner"], await finish_task_if_complete(conn, task_id)
 
 
-async def failed_images(conn: Connection, task_id: UUID, owner: str | None) -> tuple[str, int]:
-    """The task's owner and how many of its images failed; NotFound if not visible."""
+async def task_owner(conn: Connection, task_id: UUID, owner: str | None) -> str:
+    """The task's owner; NotFound if it does not exist or is not the caller's."""
     row = await (
         await conn.execute(
-            "SELECT t.owner, count(i.id) FILTER (WHERE i.status = 'failed') AS failed"
-            " FROM tasks t LEFT JOIN images i ON i.task_id = t.id"
-            " WHERE t.id = %s AND (%s::text IS NULL OR t.owner = %s) GROUP BY t.owner",
+            "SELECT owner FROM tasks WHERE id = %s AND (%s::text IS NULL OR owner = %s)",
             [task_id, owner, owner],
         )
     ).fetchone()
     if row is None:
         raise NotFound(f"task {task_id} not found")
-    return row["owner"], int(row["failed"])
+    return str(row["owner"])
 
 
 async def requeue_failed(conn: Connection, task_id: UUID, owner: str | None) -> list[UUID]:

@@ -1,7 +1,9 @@
 """Task creation: rows in one transaction, then the jobs to Kafka."""
 
 import asyncio
+import contextlib
 import weakref
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -12,7 +14,12 @@ from schemas import topics
 from schemas.records import TaskCancelled, TaskCompleted
 from schemas.tasks import CreateTaskCommand, TaskView
 from task_service.tasks import repository
-from task_service.tasks.errors import Backlogged, TooManyImages
+from task_service.tasks.errors import (
+    BUSY_RETRY_AFTER_SECONDS,
+    Backlogged,
+    SubmissionsQueued,
+    TooManyImages,
+)
 from task_service.tasks.publisher import JobPublisher
 
 
@@ -24,14 +31,30 @@ class _OwnerTurns:
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def __call__(self, owner: str) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def __call__(self, owner: str) -> AsyncIterator[None]:
         lock = self._locks.get(owner)
         if lock is None:
             lock = self._locks[owner] = asyncio.Lock()
-        return lock
+        try:
+            # Bounded, and well within the gateway's wait for an answer: a submission that
+            # cannot start soon is refused as surely not made, rather than made after its
+            # client gave up on it.
+            async with asyncio.timeout(_OWNER_TURN_SECONDS):
+                await lock.acquire()
+        except TimeoutError:
+            raise SubmissionsQueued(
+                f"your earlier submissions are still being taken in; send this one again in"
+                f" {BUSY_RETRY_AFTER_SECONDS} s"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 _owner_turns = _OwnerTurns()
+_OWNER_TURN_SECONDS = 10.0
 
 
 async def create_task(
@@ -83,23 +106,25 @@ async def admit(conn: Connection, command: CreateTaskCommand, max_unfinished_ima
             f"a task of {len(command.images)} images is over the {max_unfinished_images} an"
             " owner may have waiting or in work at once"
         )
-    await _within_backlog(conn, command.owner, len(command.images), max_unfinished_images)
+    unfinished = await repository.unfinished_images(conn, command.owner)
+    _refuse_past_limit(unfinished, len(command.images), max_unfinished_images)
 
 
 async def requeue_within_backlog(
     conn: Connection, task_id: UUID, owner: str | None, max_unfinished_images: int
 ) -> list[UUID]:
-    """In one transaction: the task's failed images queued again, unless that would take
-    its owner past the backlog limit."""
+    """In one transaction: the task's failed images queued again, unless that took its
+    owner past the backlog limit (then nothing is)."""
     async with conn.transaction():
-        task_owner, failed = await repository.failed_images(conn, task_id, owner)
+        task_owner = await repository.task_owner(conn, task_id, owner)
         await repository.hold_owner(conn, task_owner)
-        await _within_backlog(conn, task_owner, failed, max_unfinished_images)
-        return await repository.requeue_failed(conn, task_id, owner)
+        requeued = await repository.requeue_failed(conn, task_id, owner)
+        unfinished = await repository.unfinished_images(conn, task_owner)
+        _refuse_past_limit(unfinished - len(requeued), len(requeued), max_unfinished_images)
+        return requeued
 
 
-async def _within_backlog(conn: Connection, owner: str, adding: int, limit: int) -> None:
-    unfinished = await repository.unfinished_images(conn, owner)
+def _refuse_past_limit(unfinished: int, adding: int, limit: int) -> None:
     if unfinished + adding > limit:
         raise Backlogged(
             f"{unfinished} of your images are still waiting or in work; {adding} more would"

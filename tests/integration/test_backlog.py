@@ -10,6 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from common.db import Connection
+from common.errors import Conflict
 from common.settings import PostgresSettings
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams
 from task_service.migrate import migrate
@@ -152,5 +153,22 @@ def test_retrying_failed_images_is_held_to_the_owners_limit_too() -> None:
             await service.requeue_within_backlog(conn, failing.id, owner, LIMIT + 1)
             await conn.commit()
             assert await repository.unfinished_images(conn, owner) == 6
+
+    run(go())
+
+
+def test_a_task_with_nothing_to_retry_says_so_even_past_the_limit() -> None:
+    owner = f"backlog-nothing-{uuid.uuid4().hex[:8]}"
+
+    async def go() -> None:
+        async with await _connect() as conn:
+            done = _command(owner, 1)
+            await _submit(conn, done)
+            await _finish(conn, [done.images[0].id], "done")
+            await _submit(conn, _command(owner, LIMIT))
+
+            with pytest.raises(Conflict) as refused:
+                await service.requeue_within_backlog(conn, done.id, owner, LIMIT)
+            assert refused.value.code == "nothing_to_retry"
 
     run(go())
