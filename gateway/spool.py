@@ -199,6 +199,12 @@ class Spool:
         drained = 0
         for entry in self.due():
             path = self._data(entry.image_id)
+            if not path.exists():
+                # An entry written after its request discarded the data (a cancelled request
+                # racing its own clean-up): nothing is left to upload.
+                log.error("spooled source %s has no data; dropping its entry", entry.key)
+                self.discard([entry.image_id])
+                continue
             try:
                 await asyncio.to_thread(
                     s3.upload_file,

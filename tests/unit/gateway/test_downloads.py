@@ -83,6 +83,8 @@ def test_an_image_without_variants_says_why(status: ImageStatus, code: str) -> N
     assert refused.value.code == code
 
 
-def test_without_a_variant_named_the_first_declared_is_served() -> None:
+def test_without_a_variant_named_the_first_output_key_is_served() -> None:
+    # task_service hands the keys over in the order the variants were asked for (checked
+    # end to end in tests/e2e/test_downloads.py); the download takes the first.
     stored = _stored(ImageStatus.DONE, {"zeta": "results/z.jpg", "alpha": "results/a.webp"})
     assert object_key(stored, None) == "results/z.jpg"

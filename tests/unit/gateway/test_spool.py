@@ -142,3 +142,16 @@ def test_a_held_entry_is_due_only_after_its_hold_unless_committed(tmp_path: Path
     asyncio.run(spool.hold([entry], seconds=3600))
     asyncio.run(spool.commit([entry]))
     assert [due.image_id for due in spool.due()] == [entry.image_id]
+
+
+def test_an_entry_whose_data_is_gone_is_dropped_and_the_rest_still_drain(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool", max_bytes=1_000_000, retry_delays=[1.0])
+    good, orphan = spool_one(spool, b"good"), spool_one(spool, b"gone")
+    asyncio.run(spool.commit([good, orphan]))
+    (spool.directory / f"{orphan.image_id}.data").unlink()
+    s3, tasks = FakeS3(), FakeTasks()
+
+    assert drain(spool, s3, tasks) == 1
+
+    assert s3.uploaded == {good.key: b"good"}
+    assert not (spool.directory / f"{orphan.image_id}.json").exists()
