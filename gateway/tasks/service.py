@@ -179,11 +179,12 @@ async def submit(
 async def _create(
     tasks: TaskServiceClient, command: CreateTaskCommand, discard: Callable[[], Awaitable[None]]
 ) -> tuple[TaskView, bool]:
-    """The task made from `command`; the sources are discarded only when it surely was not.
+    """The task made from `command`; the sources are discarded only when it surely was not:
+    the first send was refused, or never reached task_service.
 
     A failure with no answer may come after task_service made the task, or while it still
-    makes it. The same command sent again settles it: task_service makes a task id once and
-    answers a second send with the task the first made.
+    makes it. The same command sent again usually settles it: task_service makes a task id
+    once and answers a second send with the task the first made.
     """
     try:
         return await tasks.create_task(command)
@@ -197,10 +198,10 @@ async def _create(
         )
     try:
         return await tasks.create_task(command)
-    except UpstreamError:
-        await discard()
-        raise
     except Exception:
+        # Even a refusal now does not prove the first send will not still make the task
+        # (it may be queued behind the owner's other submissions), so nothing is discarded.
+        # A client retrying with its Idempotency-Key gets the task if it was made.
         log.warning(
             "task %s: task_service cannot say whether it made the task; its uploaded sources"
             " are kept in case it did",

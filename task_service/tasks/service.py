@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from uuid import UUID
 
+from psycopg import errors as pg_errors
+
 from common import metrics
 from common.db import Connection, Pool
 from common.errors import NotFound
@@ -37,9 +39,6 @@ class _OwnerTurns:
         if lock is None:
             lock = self._locks[owner] = asyncio.Lock()
         try:
-            # Bounded, and well within the gateway's wait for an answer: a submission that
-            # cannot start soon is refused as surely not made, rather than made after its
-            # client gave up on it.
             async with asyncio.timeout(_OWNER_TURN_SECONDS):
                 await lock.acquire()
         except TimeoutError:
@@ -54,7 +53,11 @@ class _OwnerTurns:
 
 
 _owner_turns = _OwnerTurns()
-_OWNER_TURN_SECONDS = 10.0
+# Waiting for the owner's turn, then for a connection (common/db.py, 5 s) and for the
+# owner's lock in PostgreSQL (3 s, in make_task): together well under the gateway's 15 s wait
+# for an answer, so a submission that cannot start soon is refused as not made, never made
+# after its client gave up.
+_OWNER_TURN_SECONDS = 5.0
 
 
 async def create_task(
@@ -86,7 +89,14 @@ async def make_task(
     async with conn.transaction():
         # One submission of an owner at a time: a retry finds the task its twin made, and
         # the backlog count holds until this one is in.
-        await repository.hold_owner(conn, command.owner)
+        await conn.execute("SET LOCAL lock_timeout = '3s'")
+        try:
+            await repository.hold_owner(conn, command.owner)
+        except pg_errors.LockNotAvailable:
+            raise SubmissionsQueued(
+                "your earlier submissions are still being taken in by another task_service;"
+                f" send this one again in {BUSY_RETRY_AFTER_SECONDS} s"
+            ) from None
         existing = await repository.find_existing(
             conn, command.owner, command.idempotency_key, command.ref, command.id
         )

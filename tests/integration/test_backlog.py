@@ -15,7 +15,7 @@ from common.settings import PostgresSettings
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams
 from task_service.migrate import migrate
 from task_service.tasks import repository, service
-from task_service.tasks.errors import Backlogged, TooManyImages
+from task_service.tasks.errors import Backlogged, SubmissionsQueued, TooManyImages
 
 DSN = PostgresSettings().secret("database_url")
 LIMIT = 5
@@ -167,8 +167,30 @@ def test_a_task_with_nothing_to_retry_says_so_even_past_the_limit() -> None:
             await _finish(conn, [done.images[0].id], "done")
             await _submit(conn, _command(owner, LIMIT))
 
+            # Past the limit (5 unfinished, limit 4), and still nothing to retry is the answer.
             with pytest.raises(Conflict) as refused:
-                await service.requeue_within_backlog(conn, done.id, owner, LIMIT)
+                await service.requeue_within_backlog(conn, done.id, owner, LIMIT - 1)
             assert refused.value.code == "nothing_to_retry"
+
+    run(go())
+
+
+def test_a_submission_that_cannot_get_the_owners_lock_soon_is_refused_as_not_made() -> None:
+    owner = f"backlog-busy-{uuid.uuid4().hex[:8]}"
+
+    async def go() -> None:
+        holder, waiter = await _connect(), await _connect()
+        try:
+            async with holder.transaction():
+                await repository.hold_owner(holder, owner)  # another process's submission
+                command = _command(owner, 1)
+                with pytest.raises(SubmissionsQueued):
+                    async with waiter.transaction():
+                        await service.make_task(waiter, command, LIMIT)
+            async with waiter.transaction():
+                assert await repository.find_existing(waiter, owner, None, None, command.id) is None
+        finally:
+            await holder.close()
+            await waiter.close()
 
     run(go())

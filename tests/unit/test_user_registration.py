@@ -197,15 +197,18 @@ def test_a_user_made_by_a_create_call_that_timed_out_is_deleted() -> None:
 @pytest.mark.parametrize(
     "holder",
     [
-        {"password": "x", "roles": ["user"]},  # registered long ago
-        {"roles": [], "serviceAccountClientId": "pixelmill-user-service"},  # no password ever
+        {"password": "x", "roles": ["user"], "createdTimestamp": 0},  # registered long ago
+        # No password ever, and (say) just made: still never registration's to delete.
+        {"roles": [], "serviceAccountClientId": "pixelmill-user-service", "recent": True},
     ],
     ids=["registered user", "service account"],
 )
-def test_after_a_timeout_a_user_of_that_name_made_before_is_left_alone(
+def test_after_a_timeout_a_user_of_that_name_not_made_by_it_is_left_alone(
     holder: dict[str, Any],
 ) -> None:
-    earlier = {"username": "shop-1", "createdTimestamp": 0, **holder}
+    recent = holder.pop("recent", False)
+    created = time.time() * 1000 if recent else holder.pop("createdTimestamp")
+    earlier = {"username": "shop-1", "createdTimestamp": created, **holder}
     admin = FakeAdmin(
         users={USER_ID: earlier}, fail={"create": KeycloakConnectionError(error_message="down")}
     )
