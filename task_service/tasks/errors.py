@@ -27,5 +27,9 @@ class SubmissionsQueued(ServiceError):
     status_code = 429
     code = "too_many_submissions"
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+    def __init__(self) -> None:
+        super().__init__(
+            "your earlier submissions are still being taken in; send this one again in"
+            f" {BUSY_RETRY_AFTER_SECONDS} s",
+            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+        )

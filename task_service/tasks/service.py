@@ -16,13 +16,14 @@ from schemas import topics
 from schemas.records import TaskCancelled, TaskCompleted
 from schemas.tasks import CreateTaskCommand, TaskView
 from task_service.tasks import repository
-from task_service.tasks.errors import (
-    BUSY_RETRY_AFTER_SECONDS,
-    Backlogged,
-    SubmissionsQueued,
-    TooManyImages,
-)
+from task_service.tasks.errors import Backlogged, SubmissionsQueued, TooManyImages
 from task_service.tasks.publisher import JobPublisher
+
+# Waiting for the owner's turn, then for a connection (common/db.py, 5 s) and for the
+# owner's lock in PostgreSQL (3 s, in make_task): together well under the gateway's 15 s wait
+# for an answer, so a submission that cannot start soon is refused as not made, never made
+# after its client gave up.
+_OWNER_TURN_SECONDS = 5.0
 
 
 class _OwnerTurns:
@@ -42,10 +43,7 @@ class _OwnerTurns:
             async with asyncio.timeout(_OWNER_TURN_SECONDS):
                 await lock.acquire()
         except TimeoutError:
-            raise SubmissionsQueued(
-                f"your earlier submissions are still being taken in; send this one again in"
-                f" {BUSY_RETRY_AFTER_SECONDS} s"
-            ) from None
+            raise SubmissionsQueued() from None
         try:
             yield
         finally:
@@ -53,11 +51,6 @@ class _OwnerTurns:
 
 
 _owner_turns = _OwnerTurns()
-# Waiting for the owner's turn, then for a connection (common/db.py, 5 s) and for the
-# owner's lock in PostgreSQL (3 s, in make_task): together well under the gateway's 15 s wait
-# for an answer, so a submission that cannot start soon is refused as not made, never made
-# after its client gave up.
-_OWNER_TURN_SECONDS = 5.0
 
 
 async def create_task(
@@ -93,21 +86,18 @@ async def make_task(
         try:
             await repository.hold_owner(conn, command.owner)
         except pg_errors.LockNotAvailable:
-            raise SubmissionsQueued(
-                "your earlier submissions are still being taken in by another task_service;"
-                f" send this one again in {BUSY_RETRY_AFTER_SECONDS} s"
-            ) from None
+            raise SubmissionsQueued() from None
         existing = await repository.find_existing(
             conn, command.owner, command.idempotency_key, command.ref, command.id
         )
         if existing is not None:
             return existing, False
-        await admit(conn, command, max_unfinished_images)
+        await _admit(conn, command, max_unfinished_images)
         await repository.insert_task(conn, command)
     return command.id, True
 
 
-async def admit(conn: Connection, command: CreateTaskCommand, max_unfinished_images: int) -> None:
+async def _admit(conn: Connection, command: CreateTaskCommand, max_unfinished_images: int) -> None:
     """Refuse the new task if its owner would have too many images unfinished (the caller
     holds the owner, so that the count stays true until the task is in)."""
     if len(command.images) > max_unfinished_images:

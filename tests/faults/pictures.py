@@ -19,10 +19,11 @@ VARIANTS: Mapping[str, tuple[dict[str, object], str]] = {
     "large": ({"name": "large", "width": 640, "format": "webp"}, "webp"),
 }
 EXTENSIONS = {name: ext for name, (_, ext) in VARIANTS.items()}
+SPECS = [spec for spec, _ in VARIANTS.values()]
 
 
 def variants_field() -> dict[str, str]:
-    return {"variants": json.dumps([spec for spec, _ in VARIANTS.values()])}
+    return {"variants": json.dumps(SPECS)}
 
 
 @functools.cache

@@ -24,8 +24,7 @@ def test_an_image_whose_workers_all_vanished_fails_with_attempts_exhausted(
     path = f"/lost/{uuid.uuid4().hex}.jpg"
     # Unavailable for now: the image goes to `retrying`, where the test sets its history.
     url = source_host.script(path, [503], body, JPEG_TYPE)
-    variants = [spec for spec, _ in pictures.VARIANTS.values()]
-    task_id = api.accepted(api.submit_json({"urls": [url], "variants": variants}))["id"]
+    task_id = api.accepted(api.submit_json({"urls": [url], "variants": pictures.SPECS}))["id"]
 
     def take_over_while_retrying() -> bool:
         # As if its last allowed claim had gone to a worker that died: held, lease over.

@@ -24,8 +24,7 @@ def test_an_image_slower_than_its_lease_is_done_by_its_first_claim(
     _, body, _ = pictures.batch("slow", 1)[0]
     path = f"/slow/{uuid.uuid4().hex}.jpg"
     url = source_host.script(path, [200], body, JPEG_TYPE, delay_seconds=SOURCE_DELAY_SECONDS)
-    variants = [spec for spec, _ in pictures.VARIANTS.values()]
-    task_id = api.accepted(api.submit_json({"urls": [url], "variants": variants}))["id"]
+    task_id = api.accepted(api.submit_json({"urls": [url], "variants": pictures.SPECS}))["id"]
 
     view = wait_finished(cluster, api.http, task_id, timeout=60)
 

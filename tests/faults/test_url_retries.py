@@ -28,8 +28,7 @@ def test_a_flaky_url_is_retried_with_delays_and_done_on_the_third_attempt(
     _, body, _ = pictures.batch("flaky", 1)[0]
     path = f"/flaky/{uuid.uuid4().hex}.jpg"
     url = source_host.script(path, [503, 503, 200], body, JPEG_TYPE)
-    variants = [spec for spec, _ in pictures.VARIANTS.values()]
-    task_id = api.accepted(api.submit_json({"urls": [url], "variants": variants}))["id"]
+    task_id = api.accepted(api.submit_json({"urls": [url], "variants": pictures.SPECS}))["id"]
 
     view = wait_finished(cluster, api.http, task_id, timeout=60)
     assert_each_image_done_once(view, db, storage, pictures.EXTENSIONS, images=1)
