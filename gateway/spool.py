@@ -5,6 +5,9 @@ and becomes visible to the drain loop through its `{id}.json`. That is written h
 before the task that owns the file is created, and released once it exists: a gateway that
 dies in between leaves an entry the drain settles after the hold (uploaded if the task
 exists, deleted if not). A restarted gateway finds its spool as it left it and carries on.
+
+The spool also keeps data-less entries for sources that reached S3 when nobody could tell
+whether their task was made; the drain deletes those objects if the task never appeared.
 """
 
 import asyncio
@@ -48,6 +51,9 @@ class SpoolEntry:
     content_type: str
     attempts: int = 0
     next_attempt_at: float = 0.0
+    # The file is in S3 already and the entry has no data: it only makes sure the object is
+    # deleted if its task never appears (task creation whose outcome nobody could tell).
+    in_s3: bool = False
 
 
 class SpoolWriter:
@@ -138,6 +144,10 @@ class Spool:
         due = time.time() + seconds
         await self._write_entries([replace(entry, next_attempt_at=due) for entry in entries])
 
+    async def hold_stored(self, entries: list[SpoolEntry]) -> None:
+        """Sources already in S3 whose task may or may not exist: settled after the hold."""
+        await self.hold([replace(entry, in_s3=True) for entry in entries])
+
     async def commit(self, entries: list[SpoolEntry]) -> None:
         """The task exists: hand the files to the drain loop now."""
         await self._write_entries([replace(entry, next_attempt_at=0.0) for entry in entries])
@@ -198,6 +208,9 @@ class Spool:
         """Upload what is due; returns how many files left the spool."""
         drained = 0
         for entry in self.due():
+            if entry.in_s3:
+                await self._settle_stored(entry, s3, bucket, tasks)
+                continue
             path = self._data(entry.image_id)
             if not path.exists():
                 # An entry written after its request discarded the data (a cancelled request
@@ -225,6 +238,19 @@ class Spool:
             drained += 1
             log.info("spooled source %s uploaded", entry.key)
         return drained
+
+    async def _settle_stored(
+        self, entry: SpoolEntry, s3: Any, bucket: str, tasks: TaskServiceClient
+    ) -> None:
+        try:
+            if not await tasks.image_exists(UUID(entry.image_id)):
+                await asyncio.to_thread(s3.delete_object, Bucket=bucket, Key=entry.key)
+                log.info("source %s belongs to no task; deleted", entry.key)
+        except (BotoCoreError, ClientError, ServiceError) as error:
+            delay = await self.postpone(entry)
+            log.warning("source %s not settled (%s); again in %g s", entry.key, error, delay)
+            return
+        self.discard([entry.image_id])
 
 
 async def drain_forever(

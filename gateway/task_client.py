@@ -107,6 +107,15 @@ class TaskServiceClient:
             raise
         return True
 
+    async def image_exists(self, image_id: UUID) -> bool:
+        try:
+            await self._call("GET", f"/internal/images/{image_id}")
+        except UpstreamError as error:
+            if error.status_code == 404:
+                return False
+            raise
+        return True
+
     async def image_stats(self, period_days: int) -> ImageStats:
         response = await self._call("GET", "/internal/stats", params={"period_days": period_days})
         return ImageStats.model_validate_json(response.content)

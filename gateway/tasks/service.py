@@ -165,8 +165,17 @@ async def submit(
     except BaseException:
         await discard_received(s3, settings.s3_bucket, spool, form.files)
         raise
+    stored = [
+        SpoolEntry(str(f.image_id), f.key, MEDIA_TYPES[f.format])
+        for f in form.files
+        if not f.spooled
+    ]
     view, created = await _create(
-        tasks, command, lambda: discard_received(s3, settings.s3_bucket, spool, form.files)
+        tasks,
+        command,
+        discard=lambda: discard_received(s3, settings.s3_bucket, spool, form.files),
+        # Spooled files are held already; the drain settles them the same way.
+        settle_later=lambda: spool.hold_stored(stored),
     )
     if not created:
         # Same ref as an earlier task: that task stands, these uploads are not needed.
@@ -177,10 +186,14 @@ async def submit(
 
 
 async def _create(
-    tasks: TaskServiceClient, command: CreateTaskCommand, discard: Callable[[], Awaitable[None]]
+    tasks: TaskServiceClient,
+    command: CreateTaskCommand,
+    discard: Callable[[], Awaitable[None]],
+    settle_later: Callable[[], Awaitable[None]],
 ) -> tuple[TaskView, bool]:
     """The task made from `command`; the sources are discarded only when it surely was not:
-    the first send was refused, or never reached task_service.
+    the first send was refused, or never reached task_service. When neither send can tell,
+    they are left to the spool's drain, which deletes them once it is sure no task has them.
 
     A failure with no answer may come after task_service made the task, or while it still
     makes it. The same command sent again usually settles it: task_service makes a task id
@@ -204,9 +217,13 @@ async def _create(
         # A client retrying with its Idempotency-Key gets the task if it was made.
         log.warning(
             "task %s: task_service cannot say whether it made the task; its uploaded sources"
-            " are kept in case it did",
+            " are kept until that is settled",
             command.id,
         )
+        try:
+            await settle_later()
+        except OSError as error:
+            log.error("task %s: sources not handed to the spool (%s)", command.id, error)
         raise
 
 

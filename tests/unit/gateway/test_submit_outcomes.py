@@ -3,7 +3,7 @@
 A refusal, or a task_service never reached, discards them. A failure with no answer is
 settled by sending the same command again (task_service makes a task id once); only when
 that fails too are the sources kept, since an image of a task that exists must never lose
-its source.
+its source, and the spool's drain deletes them once it is sure the task was never made.
 """
 
 import asyncio
@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from common.errors import DependencyUnavailable
+from gateway import spool as spool_module
 from gateway.settings import Settings
 from gateway.spool import HOLD_SECONDS, Spool
 from gateway.task_client import TaskServiceUnreachable, UpstreamError
@@ -63,6 +64,8 @@ class TaskService:
         self.outcomes = list(outcomes)
         self.sends = 0
         self.made: dict[object, TaskView] = {}
+        self.images: set[object] = set()
+        self.up = True
 
     async def find_task(self, owner: str, idempotency_key: str | None = None) -> None:
         return None
@@ -73,9 +76,15 @@ class TaskService:
         if isinstance(outcome, BaseException):
             raise outcome
         view = self.made.setdefault(command.id, _view(command))
+        self.images |= {image.id for image in command.images}
         if outcome == "made, lost":
             raise NO_ANSWER
         return view, True
+
+    async def image_exists(self, image_id: object) -> bool:
+        if not self.up:
+            raise NO_ANSWER
+        return image_id in self.images
 
 
 def _submit(tasks: TaskService, s3: FakeS3, spool: Spool) -> tuple[TaskView, bool]:
@@ -138,6 +147,55 @@ def test_when_the_second_send_fails_too_the_sources_are_kept(
         _submit(tasks, s3, spool)
 
     assert len(s3.objects) == 2
+    entries = [json.loads(p.read_text()) for p in spool.directory.glob("*.json")]
+    assert sorted(entry["key"] for entry in entries) == sorted(s3.objects)
+    assert all(entry["in_s3"] for entry in entries)
+    assert all(entry["next_attempt_at"] > time.time() + HOLD_SECONDS - 60 for entry in entries)
+
+
+def _after_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    later = time.time() + HOLD_SECONDS + 1
+    monkeypatch.setattr(spool_module, "time", type("Clock", (), {"time": lambda: later}))
+
+
+def _drain(spool: Spool, s3: FakeS3, tasks: TaskService) -> None:
+    asyncio.run(spool.drain_once(s3, "bucket", tasks))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("first", ["made, lost", NO_ANSWER], ids=["made", "not made"])
+def test_after_the_hold_the_drain_deletes_the_sources_only_of_a_task_never_made(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch, first: str | BaseException
+) -> None:
+    s3 = FakeS3()
+    tasks = TaskService([first, NO_ANSWER])
+    with pytest.raises(DependencyUnavailable):
+        _submit(tasks, s3, spool)
+
+    _drain(spool, s3, tasks)
+    assert len(s3.objects) == 2, "nothing is settled before the hold ends"
+
+    _after_the_hold(monkeypatch)
+    _drain(spool, s3, tasks)
+
+    assert len(s3.objects) == (2 if tasks.made else 0)
+    assert list(spool.directory.glob("*.json")) == []
+
+
+def test_a_source_whose_task_cannot_be_asked_about_is_kept_and_asked_about_again(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s3 = FakeS3()
+    tasks = TaskService([NO_ANSWER, NO_ANSWER])
+    with pytest.raises(DependencyUnavailable):
+        _submit(tasks, s3, spool)
+    tasks.up = False
+
+    _after_the_hold(monkeypatch)
+    _drain(spool, s3, tasks)
+
+    assert len(s3.objects) == 2
+    entries = [json.loads(p.read_text()) for p in spool.directory.glob("*.json")]
+    assert len(entries) == 2 and all(entry["attempts"] == 1 for entry in entries)
 
 
 @pytest.mark.parametrize(

@@ -64,6 +64,10 @@ class FakeS3:
         self.aborted.append(Key)
         self.multipart.pop(UploadId, None)
 
+    def delete_object(self, Bucket: str, Key: str) -> None:
+        self._call()
+        self.objects.pop(Key, None)
+
     def delete_objects(self, Bucket: str, Delete: dict[str, Any]) -> None:
         for item in Delete["Objects"]:
             self.objects.pop(item["Key"], None)
