@@ -1,5 +1,6 @@
 """What the gateway accepts and refuses, and that a refusal leaves nothing behind."""
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.task_client import TaskServiceClient
 from schemas.tasks import CreateTaskCommand, NewImage, ProcessingParams
 from tests.e2e import images
 from tests.e2e.api import TASK_PATH, Api, Db, Storage, image_path, leaked_sources, task_count
@@ -210,3 +212,27 @@ def test_task_service_makes_a_task_id_once_and_answers_a_second_send_with_that_t
     assert (first.status_code, second.status_code) == (201, 201), second.text
     assert first.json()["id"] == second.json()["id"] == str(command.id)
     assert task_count(db, owner) == 1
+
+
+def test_task_service_tells_the_gateway_which_images_exist(stack: Stack) -> None:
+    # What the spool's drain asks before deleting a source whose task may never have been made.
+    command = CreateTaskCommand(
+        id=uuid.uuid4(),
+        owner=f"exists-{uuid.uuid4().hex[:8]}",
+        params=ProcessingParams(width=10),
+        images=[
+            NewImage(id=uuid.uuid4(), source_kind="url", source_ref="https://invalid.invalid/a.jpg")
+        ],
+    )
+
+    async def ask() -> tuple[bool, bool]:
+        client = TaskServiceClient(stack.task_service.url)
+        try:
+            await client.create_task(command)
+            made = await client.image_exists(command.images[0].id)
+            never_made = await client.image_exists(uuid.uuid4())
+        finally:
+            await client.close()
+        return made, never_made
+
+    assert asyncio.run(ask()) == (True, False)
