@@ -62,6 +62,11 @@ CONSUMER_LAG = Gauge(
     "Image jobs waiting in each partition assigned to this processor",
     ["partition"],
 )
+CONSUMER_LAG_MEASURED = Gauge(
+    "pixelmill_consumer_lag_measured_timestamp_seconds",
+    "When this processor last measured its consumer lag (Unix time); a stale value means the"
+    " lag gauge is stale too",
+)
 JOBS_PUBLISHED = Counter(
     "pixelmill_jobs_published_total",
     "Image job records Kafka acknowledged, by path (submit, reconciler)",

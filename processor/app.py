@@ -149,7 +149,7 @@ async def record_lag(consumer: Any) -> None:
 
     Best effort: in a rebalance a partition can be taken away between the calls, and the
     consumer then raises. That round is skipped, since an exception escaping a faust timer
-    stops the whole worker.
+    stops the whole worker; the measured-at gauge tells a lag that stopped being measured.
     """
     lags = {}
     try:
@@ -167,6 +167,7 @@ async def record_lag(consumer: Any) -> None:
     metrics.CONSUMER_LAG.clear()
     for partition, lag in lags.items():
         metrics.CONSUMER_LAG.labels(str(partition)).set(lag)
+    metrics.CONSUMER_LAG_MEASURED.set_to_current_time()
 
 
 def main() -> None:

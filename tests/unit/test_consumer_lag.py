@@ -1,6 +1,7 @@
 """The processor's consumer-lag gauge, and that measuring it never stops the worker."""
 
 import asyncio
+import time
 from dataclasses import dataclass
 
 from prometheus_client import REGISTRY
@@ -55,3 +56,20 @@ def test_a_partition_taken_away_mid_measure_skips_the_round_without_raising() ->
     asyncio.run(record_lag(Consumer({kept: (5, 9), taken: (0, 1)}, {taken})))
 
     assert lag(1) == 2  # the last good round stands
+
+
+def measured_at() -> float | None:
+    return REGISTRY.get_sample_value("pixelmill_consumer_lag_measured_timestamp_seconds")
+
+
+def test_a_measured_round_is_stamped_and_a_skipped_one_is_not() -> None:
+    held = Partition(topics.IMAGE_JOBS, 5)
+    before = time.time()
+    asyncio.run(record_lag(Consumer({held: (1, 2)}, set())))
+    stamped = measured_at()
+    assert stamped is not None and stamped >= before
+
+    time.sleep(0.01)
+    asyncio.run(record_lag(Consumer({held: (1, 2)}, {held})))
+
+    assert measured_at() == stamped
