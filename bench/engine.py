@@ -19,6 +19,7 @@ largest sum of the tree's resident memory, sampled.
     python bench/engine.py            # every case, 5 rounds
     python bench/engine.py --quick    # fewer images and rounds
     python bench/engine.py --rss      # engine RSS after 100 and after 1000 images
+    python bench/engine.py --decoders # the 12 MP JPEG decode alone, libvips against Pillow
 
 pyvips, Pillow and the engine are imported inside the lanes, so that each lane's process
 holds only its own library.
@@ -443,6 +444,56 @@ def rss_growth(case_name: str, workers: int, first: int, total: int) -> None:
     print(f"ratio {total}/{first}: {readings[1] / readings[0]:.2f} (target <= 1.3)")
 
 
+def decode_only(library: str, images: int) -> dict[str, float]:
+    """In the lane's own process, one thread: decode `images` 12 MP JPEGs at the shrink
+    the 1200 px case uses (libjpeg's 1/2 DCT scaling), nothing else."""
+    paths = photo_paths("12mp-jpeg")
+    datas = [path.read_bytes() for path in paths]
+    decode: Callable[[bytes], object]
+    if library == "libvips":
+        import pyvips
+
+        pyvips.cache_set_max(0)
+        pyvips.concurrency_set(1)
+
+        def decode(data: bytes) -> object:
+            image = pyvips.Image.new_from_buffer(data, "", shrink=2, access="sequential")
+            return image.write_to_memory()
+    else:
+        from PIL import Image
+
+        def decode(data: bytes) -> object:
+            with Image.open(io.BytesIO(data)) as image:
+                image.draft("RGB", (1200, 1200))
+                return image.load()
+
+    for data in datas:
+        decode(data)
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    for index in range(images):
+        decode(datas[index % len(datas)])
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    # Voluntary switches: a thread waiting on another, as libvips' pipeline threads do.
+    waits = after.ru_nvcsw - before.ru_nvcsw
+    return {"cpu_ms": cpu / images * 1000, "waits": waits / images}
+
+
+def compare_decoders(rounds: int, images: int) -> None:
+    print(f"12 MP JPEG decoded at 1/2 scale, one thread, {images} images x {rounds} rounds")
+    runs: dict[str, list[dict[str, float]]] = {"libvips": [], "pillow": []}
+    for _ in range(rounds):
+        for library in runs:
+            command = [sys.executable, __file__, "--decode-lane", library, "--images", str(images)]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            runs[library].append(json.loads(output.strip().splitlines()[-1]))
+    print(f"  {'library':<10}{'CPU ms/image':>14}{'thread waits/image':>21}")
+    for library, results in runs.items():
+        cpu = statistics.median(r["cpu_ms"] for r in results)
+        waits = statistics.median(r["waits"] for r in results)
+        print(f"  {library:<10}{cpu:>14.1f}{waits:>21.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -455,11 +506,18 @@ def main() -> None:
     parser.add_argument(
         "--rss", action="store_true", help="engine RSS after 100 and 1000 four-variant images"
     )
+    parser.add_argument(
+        "--decoders", action="store_true", help="the JPEG decode alone: libvips against Pillow"
+    )
     parser.add_argument("--lane", help=argparse.SUPPRESS)
+    parser.add_argument("--decode-lane", help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.lane:
         print(json.dumps(run_lane(args.lane, args.case, args.images, args.workers)))
+        return
+    if args.decode_lane:
+        print(json.dumps(decode_only(args.decode_lane, args.images)))
         return
     case_names = args.cases.split(",")
     unknown = set(case_names) - set(CASES)
@@ -469,6 +527,9 @@ def main() -> None:
         photo_paths(CASES[name].photos)
     if args.rss:
         rss_growth("ecommerce", args.workers, 100, 1000)
+        return
+    if args.decoders:
+        compare_decoders(args.rounds, args.images)
         return
     if args.quick:
         args.images, args.rounds = 8, 2
