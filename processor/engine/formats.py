@@ -41,12 +41,13 @@ DEFAULT_QUALITY: dict[OutputFormat, int] = {
     OutputFormat.AVIF: 60,
 }
 
-# The largest frame side each encoder can write; PNG has no practical limit.
+# The largest frame side each encoder can write, as the bundled libraries have it (libjpeg
+# stops at 65,500, libheif's AV1 encoder at 16,384); PNG has no practical limit.
 ENCODER_MAX_SIDE: dict[OutputFormat, int] = {
-    OutputFormat.JPG: 65_535,
+    OutputFormat.JPG: 65_500,
     OutputFormat.WEBP: 16_383,
     OutputFormat.GIF: 65_535,
-    OutputFormat.AVIF: 65_536,
+    OutputFormat.AVIF: 16_384,
 }
 
 

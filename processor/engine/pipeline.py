@@ -20,6 +20,7 @@ from processor.engine.steps.check_variants import check_variants
 from processor.engine.steps.choose_format import choose_format
 from processor.engine.steps.crop import crop
 from processor.engine.steps.detect_format import detect_format
+from processor.engine.steps.drop_extra_bands import drop_extra_bands
 from processor.engine.steps.encode import encode
 from processor.engine.steps.flatten import flatten
 from processor.engine.steps.load import load
@@ -53,6 +54,7 @@ DECODE: tuple[Step, ...] = (
     plan_decode,
     load,
     to_srgb,
+    drop_extra_bands,
     share_source,
 )
 TRANSFORM: tuple[Step, ...] = (
@@ -71,9 +73,12 @@ ENCODE: tuple[Step, ...] = (encode,)
 # or in "decode" when several variants share one decoded copy.
 StageListener = Callable[[str, float], None]
 
-# libvips' message when libheif lacks a codec, e.g. HEVC in builds without libde265.
-_CODEC_MISSING = "has not been built in"
+# libvips' messages when a codec is missing from this build: libheif without HEVC, libtiff
+# without ZSTD.
+_CODEC_MISSING = ("has not been built in", "support is not configured")
 _MESSAGE_LIMIT = 300
+# Lines libvips adds while a loader feels its way through the file; never the reason.
+_NOISE = "source: bad seek"
 
 
 def probe(data: bytes, limits: Limits = DEFAULT_LIMITS) -> SourceInfo:
@@ -138,15 +143,27 @@ def _typed_errors() -> Iterator[None]:
         raise
     except pyvips.Error as error:
         # Decoding is lazy, so a broken file may fail anywhere up to the encoder.
-        raise _from_libvips(error) from error
+        raise _from_libvips(str(getattr(error, "detail", "") or error.message)) from error
+    except UnicodeDecodeError as error:
+        # pyvips could not build its error: libvips' message holds bytes from the file that
+        # are not UTF-8. The message is still in libvips' buffer, where it would spoil every
+        # later error in this process, so it is read leniently and cleared here.
+        detail = pyvips.ffi.string(pyvips.vips_lib.vips_error_buffer()).decode("utf-8", "replace")
+        pyvips.vips_lib.vips_error_clear()
+        raise _from_libvips(detail) from error
     except Exception as error:
         raise InternalError(f"{type(error).__name__}: {error}") from error
 
 
-def _from_libvips(error: pyvips.Error) -> EngineError:
-    detail = str(getattr(error, "detail", "") or error.message)
-    reason = next((line for line in detail.splitlines() if line.strip()), "unknown error")
-    reason = reason[:_MESSAGE_LIMIT]
-    if _CODEC_MISSING in detail:
+def _from_libvips(detail: str) -> EngineError:
+    # libvips stacks the messages of each layer, and the telling one is not always first
+    # (HEIF: "bad seek" comes before the reason), so all distinct ones are kept, in order.
+    lines = dict.fromkeys(
+        line.strip()
+        for line in detail.splitlines()
+        if line.strip() and not line.strip().startswith(_NOISE)
+    )
+    reason = " / ".join(lines)[:_MESSAGE_LIMIT] or "unknown error"
+    if any(missing in detail for missing in _CODEC_MISSING):
         return UnsupportedFormat(f"the image's codec cannot be decoded by this build: {reason}")
     return CorruptImage(f"the image could not be decoded: {reason}")

@@ -1,3 +1,4 @@
+import pytest
 import pyvips
 
 from processor.engine import OutputFormat, Variant, process_image
@@ -83,3 +84,35 @@ def test_alpha_is_kept_for_formats_that_have_it() -> None:
         image, _ = _single(data, format=output_format)
         assert image.bands == 4
         assert image.getpoint(5, 5)[3] == 0
+
+
+def _tiff_with_extra_band(colour: pyvips.Image, interpretation: str) -> bytes:
+    # Alpha (half the picture transparent) and then a spot channel, as image editors save.
+    alpha = samples.solid(colour.width, colour.height, (0,)).join(
+        samples.solid(colour.width, colour.height, (255,)), "horizontal"
+    )
+    spot = samples.solid(alpha.width, alpha.height, (128,))
+    doubled = colour.join(colour, "horizontal")
+    image = doubled.bandjoin([alpha, spot]).copy(interpretation=interpretation)
+    data: bytes = image.tiffsave_buffer()
+    return data
+
+
+@pytest.mark.parametrize(
+    ("colour", "interpretation", "tolerance"),
+    [(samples.RED, "srgb", 6), ((0, 255, 255, 0), "cmyk", 50)],
+    ids=["rgb", "cmyk"],
+)
+def test_bands_past_colour_and_alpha_are_dropped_keeping_the_alpha(
+    colour: tuple[int, ...], interpretation: str, tolerance: int
+) -> None:
+    # Full magenta and yellow ink is red, a little off through the CMYK profile.
+    data = _tiff_with_extra_band(samples.solid(30, 40, colour), interpretation)
+    on_blue, _ = _single(data, format=OutputFormat.JPG, background=(0, 0, 255))
+    assert on_blue.bands == 3
+    assert _close(on_blue.getpoint(5, 20), samples.BLUE)
+    assert _close(on_blue.getpoint(45, 20), samples.RED, tolerance)
+    boxed, _ = _single(data, width=80, height=80, fit="contain", format=OutputFormat.PNG)
+    assert (boxed.width, boxed.height, boxed.bands) == (80, 80, 4)
+    # 60 x 40 centred on 80 x 80: the transparent half starts at x 10.
+    assert boxed.getpoint(15, 40)[3] == 0 and boxed.getpoint(60, 40)[3] == 255

@@ -141,6 +141,42 @@ def test_a_size_the_output_format_cannot_hold_is_an_invalid_parameter() -> None:
         process_image(wide, [Variant(format=OutputFormat.WEBP)])
 
 
+@pytest.mark.parametrize(
+    ("output_format", "side"), [(OutputFormat.JPG, 65_501), (OutputFormat.AVIF, 16_385)]
+)
+def test_the_encoders_own_side_limits_are_invalid_parameters_not_corrupt_images(
+    output_format: OutputFormat, side: int
+) -> None:
+    # libjpeg stops at 65,500 and libheif's AV1 encoder at 16,384, short of their formats.
+    wide = samples.png(samples.solid(side, 1))
+    with pytest.raises(InvalidParameter, match=f"at most {side - 1} pixels"):
+        process_image(wide, [Variant(format=output_format)])
+
+
+def _avif_with_an_unknown_essential_property() -> bytes:
+    avif: bytes = samples.solid(16, 16).heifsave_buffer(compression="av1")
+    # The pixi property renamed to a type that is not ASCII, and marked essential in ipma:
+    # libheif refuses it and names the type in its message, raw.
+    association = b"\x00\x01\x03\x81\x02\x03"
+    assert b"pixi" in avif and association in avif
+    return avif.replace(b"pixi", b"p\xb4xi").replace(association, association[:-1] + b"\x83")
+
+
+def test_a_libvips_message_that_is_not_utf8_is_still_a_permanent_corrupt_image() -> None:
+    error = _fails(_avif_with_an_unknown_essential_property(), CorruptImage)
+    assert "Unsupported essential item property" in error.message
+    # pyvips left that message in libvips' buffer; the next error must not inherit it.
+    next_error = _fails(samples.jpeg(samples.solid(8, 8))[:100], CorruptImage)
+    assert "item property" not in next_error.message
+
+
+def test_a_heif_error_says_why_not_only_where_libvips_was_seeking() -> None:
+    avif: bytes = samples.solid(16, 16).heifsave_buffer(compression="av1")
+    error = _fails(avif[: len(avif) // 2], CorruptImage)
+    assert "bad seek" not in error.message
+    assert "heif" in error.message
+
+
 def test_string_values_are_accepted_for_enum_fields() -> None:
     variant = Variant(fit="cover", gravity="center", format="jpeg")  # type: ignore[arg-type]
     assert (variant.fit, variant.gravity, variant.format) == ("cover", "centre", "jpg")
