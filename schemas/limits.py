@@ -8,6 +8,13 @@ MAX_FILE_BYTES: Final = 50 * MIB
 MAX_PIXELS: Final = 100_000_000
 MAX_FRAMES: Final = 100
 MAX_VARIANTS: Final = 16
+# What all the variants of one image may make together (each is also held to MAX_PIXELS):
+# room for a few full-size conversions, not for sixteen of them.
+MAX_TOTAL_OUTPUT_PIXELS: Final = 4 * MAX_PIXELS
+# A progressive JPEG is decoded once per scan; a real one has about ten. Hostile files split
+# every coefficient bit into a scan of its own (thousands) to cost fifty times the decode.
+# 500 is the bound libjpeg-turbo suggests for untrusted files.
+MAX_JPEG_SCANS: Final = 500
 MAX_IMAGES_PER_TASK: Final = 500
 MAX_TASK_BYTES: Final = 2 * 1024 * MIB
 # Images one owner may have queued, processing or retrying at once: one shop flooding the

@@ -11,7 +11,9 @@ class Limits:
     # Per frame, and for an animation kept as one, over all its frames together; read and
     # written alike (each variant's output is held to it too).
     max_pixels: int = limits.MAX_PIXELS
+    max_total_output_pixels: int = limits.MAX_TOTAL_OUTPUT_PIXELS
     max_frames: int = limits.MAX_FRAMES
+    max_jpeg_scans: int = limits.MAX_JPEG_SCANS
     # Each variant is a full resize and encode, so their number bounds the work per source.
     max_variants: int = limits.MAX_VARIANTS
     # Vector and document formats run large parsers on untrusted input: refused unless asked.

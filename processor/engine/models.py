@@ -11,6 +11,10 @@ class Size(NamedTuple):
     height: int
 
 
+# EXIF orientations 5 to 8 turn the picture a quarter, swapping its sides.
+SIDEWAYS_ORIENTATIONS = range(5, 9)
+
+
 @dataclass(frozen=True, slots=True)
 class SourceInfo:
     format: SourceFormat
@@ -20,6 +24,8 @@ class SourceInfo:
     # Animation frames; 1 for a still picture, also for multi-page TIFF and HEIF.
     frames: int
     has_alpha: bool
+    # EXIF orientation of the stored pixels (1 to 8), which the engine turns upright.
+    orientation: int = 1
 
     @property
     def size(self) -> Size:

@@ -14,6 +14,7 @@ from processor.engine.models import Output, SourceInfo
 from processor.engine.steps.check_animation_pixels import check_animation_pixels
 from processor.engine.steps.check_file_size import check_file_size
 from processor.engine.steps.check_frames import check_frames
+from processor.engine.steps.check_jpeg_scans import check_jpeg_scans
 from processor.engine.steps.check_output_pixels import check_output_pixels
 from processor.engine.steps.check_pixels import check_pixels
 from processor.engine.steps.check_variants import check_variants
@@ -46,6 +47,7 @@ PROBE: tuple[Step, ...] = (
     read_header,
     check_pixels,
     check_frames,
+    check_jpeg_scans,
 )
 DECODE: tuple[Step, ...] = (
     plan_animation,

@@ -7,9 +7,12 @@ def check_output_pixels(ctx: Context) -> None:
     """No variant makes more pixels than the engine would read: the largest image on its way
     (the scaled frame, which `cover` then crops, or the padded canvas), times its frames
     when it keeps an animation, is held to the same limit. Enlarging a small file to the
-    largest sizes would otherwise make minutes of work and gigabytes out of a few kilobytes."""
+    largest sizes would otherwise make minutes of work and gigabytes out of a few kilobytes.
+    All the variants together are held to a budget of their own, so that sixteen of them
+    cannot make sixteen times that work."""
     info = ctx.need_info()
     limit = ctx.limits.max_pixels
+    total = 0
     for variant in ctx.variants:
         plan = geometry.plan(info.size, variant)
         stages = [stage for stage in (plan.resize, plan.crop, plan.canvas) if stage is not None]
@@ -23,3 +26,9 @@ def check_output_pixels(ctx: Context) -> None:
                 f"variant {variant.name}: {shape}{size.width} x {size.height} would be "
                 f"{pixels / 1e6:.1f} megapixels, the limit is {limit / 1e6:.1f}"
             )
+        total += pixels
+    if total > ctx.limits.max_total_output_pixels:
+        raise TooManyPixels(
+            f"the {len(ctx.variants)} variants together would be {total / 1e6:.1f} "
+            f"megapixels, the limit is {ctx.limits.max_total_output_pixels / 1e6:.1f}"
+        )

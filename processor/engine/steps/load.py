@@ -1,7 +1,8 @@
 import pyvips
 
-from processor.engine import geometry
+from processor.engine import frames, geometry
 from processor.engine.context import Context, StepOrderError
+from processor.engine.models import SIDEWAYS_ORIENTATIONS, Size
 from schemas.images import SourceFormat
 
 
@@ -29,7 +30,25 @@ def load(ctx: Context) -> None:
         ctx.image = decoded.thumbnail_image(target.width, height=target.height, size="force")
         return
     # thumbnail_buffer does not pass its own fail_on argument on to the loader.
-    options = "fail_on=error,n=-1" if ctx.animate else "fail_on=error"
-    ctx.image = pyvips.Image.thumbnail_buffer(
-        ctx.data, target.width, height=target.height, size="force", option_string=options
+    if not ctx.animate:
+        ctx.image = pyvips.Image.thumbnail_buffer(
+            ctx.data,
+            target.width,
+            height=target.height,
+            size="force",
+            option_string="fail_on=error",
+        )
+        return
+    # thumbnail would turn the strip of frames upright as one picture, shuffling them: each
+    # frame is turned on its own instead.
+    if info.orientation in SIDEWAYS_ORIENTATIONS:
+        target = Size(target.height, target.width)
+    strip = pyvips.Image.thumbnail_buffer(
+        ctx.data,
+        target.width,
+        height=target.height,
+        size="force",
+        no_rotate=True,
+        option_string="fail_on=error,n=-1",
     )
+    ctx.image = strip if info.orientation == 1 else frames.map_frames(strip, pyvips.Image.autorot)

@@ -3,12 +3,10 @@ import pyvips
 from processor.engine import formats
 from processor.engine.context import Context
 from processor.engine.errors import UnsupportedFormat
-from processor.engine.models import SourceInfo
+from processor.engine.models import SIDEWAYS_ORIENTATIONS, SourceInfo
 from schemas.images import SourceFormat
 
 _ANIMATED_FORMATS = (SourceFormat.GIF, SourceFormat.WEBP)
-# EXIF orientations 5 to 8 turn the picture a quarter, swapping its sides.
-_SIDEWAYS = range(5, 9)
 
 
 def read_header(ctx: Context) -> None:
@@ -19,7 +17,8 @@ def read_header(ctx: Context) -> None:
     if not loader.startswith(formats.LOADERS[source_format]):
         raise UnsupportedFormat(f"the content looks like {source_format} but does not load as one")
     width, height = header.width, header.height
-    if _orientation(header) in _SIDEWAYS:
+    orientation = _orientation(header)
+    if orientation in SIDEWAYS_ORIENTATIONS:
         width, height = height, width
     ctx.info = SourceInfo(
         format=source_format,
@@ -27,6 +26,7 @@ def read_header(ctx: Context) -> None:
         height=height,
         frames=_frames(header) if source_format in _ANIMATED_FORMATS else 1,
         has_alpha=bool(header.hasalpha()),
+        orientation=orientation if 1 <= orientation <= 8 else 1,
     )
 
 

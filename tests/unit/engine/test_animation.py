@@ -1,4 +1,5 @@
 import pytest
+import pyvips
 
 from processor.engine import Fit, Limits, OutputFormat, TooManyPixels, Variant, process_image
 from tests.unit.engine import samples
@@ -86,3 +87,41 @@ def test_an_animation_enlarged_past_the_pixel_limit_is_refused_before_decoding()
     first_frame = Variant(width=1200, enlarge=True, format=OutputFormat.JPG)
     (still,) = process_image(GIF, [first_frame], limits)
     assert (still.width, still.height, still.frames) == (1200, 800, 1)
+
+
+def _animated_webp_with_orientation(orientation: int) -> bytes:
+    """Three 60 x 40 upright frames (red corner top-left, each its own colour), stored as
+    EXIF `orientation` wants them and tagged so: a viewer turns each frame upright."""
+    stored = {
+        3: lambda im: im.rot("d180"),
+        6: lambda im: im.rot("d270"),
+        8: lambda im: im.rot("d90"),
+    }
+    shown = [
+        samples.solid(60, 40, colour).draw_rect(list(samples.RED), 0, 0, 12, 8, fill=True)
+        for colour in COLOURS[1:]
+    ]
+    frames = [stored[orientation](frame) for frame in shown]
+    strip = pyvips.Image.arrayjoin(frames, across=1).copy(interpretation="srgb")
+    strip.set_type(pyvips.GValue.gint_type, "page-height", frames[0].height)
+    strip.set_type(pyvips.GValue.array_int_type, "delay", [100, 200, 300])
+    strip.set_type(pyvips.GValue.gint_type, "orientation", orientation)
+    data: bytes = strip.webpsave_buffer(lossless=True)
+    return data
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+@pytest.mark.parametrize("output_format", [OutputFormat.WEBP, OutputFormat.GIF])
+def test_an_animation_is_turned_upright_frame_by_frame(
+    orientation: int, output_format: OutputFormat
+) -> None:
+    data = _animated_webp_with_orientation(orientation)
+    (output,) = process_image(data, [Variant(width=30, format=output_format)])
+    assert (output.width, output.height, output.frames) == (30, 20, 3)
+    image = samples.decode(output.data, n=-1)
+    assert image.get("delay") == [100, 200, 300]
+    for index, colour in enumerate(COLOURS[1:]):
+        top = index * 20
+        red, green, blue = image.getpoint(2, top + 2)[:3]
+        assert red > 200 and green < 60 and blue < 60  # the marked corner, through lossy WebP
+        assert _near(image.getpoint(25, top + 15)[:3], colour)

@@ -177,6 +177,31 @@ def test_a_heif_error_says_why_not_only_where_libvips_was_seeking() -> None:
     assert "heif" in error.message
 
 
+def _progressive_jpeg() -> tuple[bytes, int]:
+    data: bytes = samples.jpeg(samples.photo(64, 48), interlace=True)
+    scans = data.count(b"\xff\xda")  # no metadata here, so every one is a scan
+    assert scans > 5
+    return data, scans
+
+
+def test_a_jpeg_of_more_scans_than_the_limit_is_refused_before_decoding() -> None:
+    data, scans = _progressive_jpeg()
+    error = _fails(data, UnsupportedFormat, Limits(max_jpeg_scans=scans - 1))
+    assert f"more than {scans - 1} progressive scans" in error.message
+    (output,) = process_image(data, DEFAULT, Limits(max_jpeg_scans=scans))
+    assert samples.decode(output.data).width == 64
+
+
+def test_scan_markers_inside_metadata_are_not_counted_as_scans() -> None:
+    data, scans = _progressive_jpeg()
+    # An APP1 segment right after SOI, its body full of start-of-scan byte pairs.
+    body = b"pixelmill\x00" + b"\xff\xda" * 2000
+    app1 = b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
+    padded = data[:2] + app1 + data[2:]
+    (output,) = process_image(padded, DEFAULT, Limits(max_jpeg_scans=scans))
+    assert samples.decode(output.data).width == 64
+
+
 def test_string_values_are_accepted_for_enum_fields() -> None:
     variant = Variant(fit="cover", gravity="center", format="jpeg")  # type: ignore[arg-type]
     assert (variant.fit, variant.gravity, variant.format) == ("cover", "centre", "jpg")
