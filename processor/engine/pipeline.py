@@ -12,6 +12,7 @@ from processor.engine.errors import CorruptImage, EngineError, InternalError, Un
 from processor.engine.limits import DEFAULT_LIMITS, Limits
 from processor.engine.models import Output, SourceInfo
 from processor.engine.steps.check_animation_pixels import check_animation_pixels
+from processor.engine.steps.check_coded_pixels import check_coded_pixels
 from processor.engine.steps.check_file_size import check_file_size
 from processor.engine.steps.check_frames import check_frames
 from processor.engine.steps.check_jpeg_scans import check_jpeg_scans
@@ -46,6 +47,7 @@ PROBE: tuple[Step, ...] = (
     detect_format,
     read_header,
     check_pixels,
+    check_coded_pixels,
     check_frames,
     check_jpeg_scans,
 )
