@@ -445,26 +445,32 @@ def rss_growth(case_name: str, workers: int, first: int, total: int) -> None:
 
 
 def decode_only(library: str, images: int) -> dict[str, float]:
-    """In the lane's own process, one thread: decode `images` 12 MP JPEGs at the shrink
-    the 1200 px case uses (libjpeg's 1/2 DCT scaling), nothing else."""
-    paths = photo_paths("12mp-jpeg")
+    """In the lane's own process, one thread: decode `images` 12 MP JPEGs with the DCT
+    scaling the engine picks for the 1200 px case, nothing else."""
+    case = CASES["jpeg-to-jpeg"]
+    (box,) = case.boxes
+    paths = photo_paths(case.photos)
     datas = [path.read_bytes() for path in paths]
     decode: Callable[[bytes], object]
     if library == "libvips":
         import pyvips
 
-        pyvips.cache_set_max(0)
+        from processor.engine.geometry import jpeg_shrink
+        from processor.engine.models import Size
+
+        width, height, _ = PHOTO_KINDS[case.photos]
+        shrink = jpeg_shrink(Size(width, height), Size(box.width, box.height))
         pyvips.concurrency_set(1)
 
         def decode(data: bytes) -> object:
-            image = pyvips.Image.new_from_buffer(data, "", shrink=2, access="sequential")
+            image = pyvips.Image.new_from_buffer(data, "", shrink=shrink, access="sequential")
             return image.write_to_memory()
     else:
         from PIL import Image
 
         def decode(data: bytes) -> object:
             with Image.open(io.BytesIO(data)) as image:
-                image.draft("RGB", (1200, 1200))
+                image.draft("RGB", (box.width, box.height))
                 return image.load()
 
     for data in datas:
@@ -480,7 +486,7 @@ def decode_only(library: str, images: int) -> dict[str, float]:
 
 
 def compare_decoders(rounds: int, images: int) -> None:
-    print(f"12 MP JPEG decoded at 1/2 scale, one thread, {images} images x {rounds} rounds")
+    print(f"12 MP JPEG decoded for 1200 px, one thread, {images} images x {rounds} rounds")
     runs: dict[str, list[dict[str, float]]] = {"libvips": [], "pillow": []}
     for _ in range(rounds):
         for library in runs:
@@ -528,11 +534,11 @@ def main() -> None:
     if args.rss:
         rss_growth("ecommerce", args.workers, 100, 1000)
         return
+    if args.quick:
+        args.images, args.rounds = 8, 2
     if args.decoders:
         compare_decoders(args.rounds, args.images)
         return
-    if args.quick:
-        args.images, args.rounds = 8, 2
     compare(case_names, args.rounds, args.images, args.workers)
 
 

@@ -42,10 +42,10 @@ class TaskServiceClient:
         if response.status_code >= 500:
             raise DependencyUnavailable(f"task_service answered {response.status_code}")
         if response.status_code >= 400:
-            body = response.json().get("error", {})
+            body = _error_of(response)
             retry_after = response.headers.get("retry-after")
             refused = UpstreamError(
-                body.get("message", response.text),
+                str(body.get("message") or f"task_service refused with {response.status_code}"),
                 code=body.get("code"),
                 headers={"Retry-After": retry_after} if retry_after else None,
             )
@@ -108,13 +108,18 @@ class TaskServiceClient:
         return True
 
     async def image_exists(self, image_id: UUID) -> bool:
+        """Whether task_service has the image; anything but a clear yes or no raises, since
+        the spool deletes a source on no."""
+        response = await self._call("GET", f"/internal/images/{image_id}/exists")
         try:
-            await self._call("GET", f"/internal/images/{image_id}")
-        except UpstreamError as error:
-            if error.status_code == 404:
-                return False
-            raise
-        return True
+            exists = response.json()["exists"]
+        except (ValueError, TypeError, KeyError) as error:
+            raise DependencyUnavailable(
+                "task_service's answer on an image is unreadable"
+            ) from error
+        if not isinstance(exists, bool):
+            raise DependencyUnavailable("task_service's answer on an image is not a yes or no")
+        return exists
 
     async def image_stats(self, period_days: int) -> ImageStats:
         response = await self._call("GET", "/internal/stats", params={"period_days": period_days})
@@ -123,6 +128,16 @@ class TaskServiceClient:
     async def get_image(self, image_id: UUID, owner: str | None) -> StoredImage:
         response = await self._call("GET", f"/internal/images/{image_id}", params=_owner(owner))
         return StoredImage.model_validate_json(response.content)
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    """The error object of a refusal; empty when the body is not ours (a proxy's page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    error = body.get("error") if isinstance(body, dict) else None
+    return error if isinstance(error, dict) else {}
 
 
 def _owner(owner: str | None) -> dict[str, str]:

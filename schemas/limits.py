@@ -8,9 +8,9 @@ MAX_FILE_BYTES: Final = 50 * MIB
 MAX_PIXELS: Final = 100_000_000
 MAX_FRAMES: Final = 100
 MAX_VARIANTS: Final = 16
-# What all the variants of one image may make together (each is also held to MAX_PIXELS):
-# room for a few full-size conversions, not for sixteen of them.
-MAX_TOTAL_OUTPUT_PIXELS: Final = 4 * MAX_PIXELS
+# What all the variants of one image may make together, in multiples of the pixel limit
+# (each is held to the limit too): room for a few full-size conversions, not for sixteen.
+TOTAL_OUTPUT_PIXELS_PER_PIXEL_LIMIT: Final = 4
 # A progressive JPEG is decoded once per scan; a real one has about ten. Hostile files split
 # every coefficient bit into a scan of its own (thousands) to cost fifty times the decode.
 # 500 is the bound libjpeg-turbo suggests for untrusted files.

@@ -94,7 +94,7 @@ class _Reader:
                 for index, (prop, p_at, p_stop) in enumerate(self.children(at, stop), 1):
                     if prop == b"ispe" and p_stop - p_at >= 12:  # FullBox, then width, height
                         width, height = struct.unpack_from(">II", self.data, p_at + 4)
-                        ispe[index] = max(ispe.get(index, 0), width * height)
+                        ispe[index] = width * height
             elif kind == b"ipma":
                 ipmas.append((at, stop))
         for at, stop in ipmas:  # read once every `ipco` is: `ipma` may come first

@@ -11,7 +11,6 @@ class Limits:
     # Per frame, and for an animation kept as one, over all its frames together; read and
     # written alike (each variant's output is held to it too).
     max_pixels: int = limits.MAX_PIXELS
-    max_total_output_pixels: int = limits.MAX_TOTAL_OUTPUT_PIXELS
     max_frames: int = limits.MAX_FRAMES
     max_jpeg_scans: int = limits.MAX_JPEG_SCANS
     # Each variant is a full resize and encode, so their number bounds the work per source.
@@ -19,6 +18,10 @@ class Limits:
     # Vector and document formats run large parsers on untrusted input: refused unless asked.
     allow_svg: bool = False
     allow_pdf: bool = False
+
+    @property
+    def max_total_output_pixels(self) -> int:
+        return self.max_pixels * limits.TOTAL_OUTPUT_PIXELS_PER_PIXEL_LIMIT
 
 
 DEFAULT_LIMITS = Limits()

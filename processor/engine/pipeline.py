@@ -167,7 +167,10 @@ def _from_libvips(detail: str) -> EngineError:
         for line in detail.splitlines()
         if line.strip() and not line.strip().startswith(_NOISE)
     )
-    reason = " / ".join(lines)[:_MESSAGE_LIMIT] or "unknown error"
+    reason = " / ".join(lines) or "unknown error"
+    if len(reason) > _MESSAGE_LIMIT:
+        # The end holds the outermost layer's words; the start may be a pile of warnings.
+        reason = "... " + reason[-_MESSAGE_LIMIT:]
     if any(missing in detail for missing in _CODEC_MISSING):
         return UnsupportedFormat(f"the image's codec cannot be decoded by this build: {reason}")
     return CorruptImage(f"the image could not be decoded: {reason}")

@@ -122,6 +122,14 @@ async def source_stored(image_id: UUID, pool: Pool, publisher: Publisher) -> Non
         publisher.publish_soon([image_id])
 
 
+@router.get("/images/{image_id}/exists")
+async def image_exists(image_id: UUID, pool: Pool) -> dict[str, bool]:
+    """Yes or no, never 404: the gateway deletes a source on "no", so a wrong route must not
+    read as one."""
+    async with pool.connection() as conn:
+        return {"exists": await repository.image_exists(conn, image_id)}
+
+
 @router.get("/images/{image_id}")
 async def get_image(image_id: UUID, pool: Pool, owner: Owner = None) -> StoredImage:
     async with pool.connection() as conn:

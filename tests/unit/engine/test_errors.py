@@ -1,4 +1,5 @@
 import time
+from collections.abc import Callable
 
 import pytest
 import pyvips
@@ -147,10 +148,14 @@ def test_a_size_the_output_format_cannot_hold_is_an_invalid_parameter() -> None:
 def test_the_encoders_own_side_limits_are_invalid_parameters_not_corrupt_images(
     output_format: OutputFormat, side: int
 ) -> None:
-    # libjpeg stops at 65,500 and libheif's AV1 encoder at 16,384, short of their formats.
+    # libjpeg stops at 65,500 and libheif's AV1 encoder at 16,384, short of their formats:
+    # one pixel past is refused up front, and the limit itself really encodes.
     wide = samples.png(samples.solid(side, 1))
     with pytest.raises(InvalidParameter, match=f"at most {side - 1} pixels"):
         process_image(wide, [Variant(format=output_format)])
+    at_limit = samples.png(samples.solid(side - 1, 1))
+    (output,) = process_image(at_limit, [Variant(format=output_format)])
+    assert samples.decode(output.data).width == side - 1
 
 
 def _avif_with_an_unknown_essential_property() -> bytes:
@@ -177,29 +182,54 @@ def test_a_heif_error_says_why_not_only_where_libvips_was_seeking() -> None:
     assert "heif" in error.message
 
 
-def _progressive_jpeg() -> tuple[bytes, int]:
-    data: bytes = samples.jpeg(samples.photo(64, 48), interlace=True)
+def _progressive_jpeg(**options: object) -> tuple[bytes, int]:
+    data: bytes = samples.jpeg(samples.photo(64, 48), interlace=True, **options)
     scans = data.count(b"\xff\xda")  # no metadata here, so every one is a scan
     assert scans > 5
     return data, scans
 
 
-def test_a_jpeg_of_more_scans_than_the_limit_is_refused_before_decoding() -> None:
-    data, scans = _progressive_jpeg()
-    error = _fails(data, UnsupportedFormat, Limits(max_jpeg_scans=scans - 1))
+def _after_first(data: bytes, marker: bytes, insert: bytes) -> bytes:
+    at = data.index(marker)
+    return data[:at] + insert + data[at:]
+
+
+# What libjpeg puts up with around its markers, each a way to hide scans from a naive count.
+_TOLERATED: dict[str, Callable[[bytes], bytes]] = {
+    "as made": lambda data: data,
+    "junk before a marker": lambda data: _after_first(data, b"\xff\xda", b"\x00junk"),
+    "fill bytes before a marker": lambda data: _after_first(data, b"\xff\xc4", b"\xff" * 50),
+    "metadata full of scan markers": lambda data: (
+        data[:2] + b"\xff\xe1\x0f\xa2" + b"\xff\xda" * 2000 + data[2:]
+    ),
+    "a second JPEG appended": lambda data: data + data,
+}
+
+
+@pytest.mark.parametrize("restarts", [0, 1], ids=["no restarts", "restart every row"])
+@pytest.mark.parametrize("shape", _TOLERATED)
+def test_the_scan_limit_counts_the_scans_libjpeg_decodes(shape: str, restarts: int) -> None:
+    data, scans = _progressive_jpeg(restart_interval=restarts)
+    shaped = _TOLERATED[shape](data)
+    # libvips decodes every shape whole, so every scan in it must count.
+    assert samples.decode(shaped, fail_on="error").avg() > 0
+    error = _fails(shaped, UnsupportedFormat, Limits(max_jpeg_scans=scans - 1))
     assert f"more than {scans - 1} progressive scans" in error.message
-    (output,) = process_image(data, DEFAULT, Limits(max_jpeg_scans=scans))
+    (output,) = process_image(shaped, DEFAULT, Limits(max_jpeg_scans=scans))
     assert samples.decode(output.data).width == 64
 
 
-def test_scan_markers_inside_metadata_are_not_counted_as_scans() -> None:
+def test_too_many_scans_are_refused_before_decoding() -> None:
     data, scans = _progressive_jpeg()
-    # An APP1 segment right after SOI, its body full of start-of-scan byte pairs.
-    body = b"pixelmill\x00" + b"\xff\xda" * 2000
-    app1 = b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
-    padded = data[:2] + app1 + data[2:]
-    (output,) = process_image(padded, DEFAULT, Limits(max_jpeg_scans=scans))
-    assert samples.decode(output.data).width == 64
+    truncated = data[:-40]  # decoding it would be a corrupt_image
+    _fails(truncated, UnsupportedFormat, Limits(max_jpeg_scans=scans - 1))
+
+
+def test_a_flood_of_empty_segments_is_refused() -> None:
+    # libvips would decode it; walking 8 MB of 4-byte comments one by one would be slow.
+    data, _ = _progressive_jpeg()
+    flooded = data[:2] + b"\xff\xfe\x00\x02" * 2_000_000 + data[2:]
+    _fails(flooded, UnsupportedFormat)
 
 
 def test_string_values_are_accepted_for_enum_fields() -> None:

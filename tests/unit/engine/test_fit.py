@@ -122,13 +122,13 @@ def test_cover_is_held_to_the_limit_by_the_frame_it_scales_not_only_the_box_it_k
         process_image(source, [variant], Limits(max_pixels=1_000_000))
 
 
-def test_the_variants_together_are_held_to_the_total_output_budget() -> None:
+def test_the_variants_together_are_held_to_four_times_the_pixel_limit() -> None:
     source = samples.png(samples.solid(30, 20))
-    full = [Variant(name=f"v{i}", width=600, height=400, enlarge=True) for i in range(4)]
-    limits = Limits(max_pixels=250_000, max_total_output_pixels=720_000)
-    # Three of 240,000 pixels fit the budget exactly; a fourth passes it.
-    assert len(process_image(source, full[:3], limits)) == 3
-    with pytest.raises(TooManyPixels, match=r"4 variants together would be 1\.0 megapixels"):
+    full = [Variant(name=f"v{i}", width=600, height=400, enlarge=True) for i in range(5)]
+    limits = Limits(max_pixels=250_000)
+    # Each makes 240,000 pixels: four fit in 1,000,000, a fifth passes it.
+    assert len(process_image(source, full[:4], limits)) == 4
+    with pytest.raises(TooManyPixels, match=r"5 variants together would be 1\.2 megapixels"):
         process_image(source, full, limits)
 
 
