@@ -225,11 +225,43 @@ def test_too_many_scans_are_refused_before_decoding() -> None:
     _fails(truncated, UnsupportedFormat, Limits(max_jpeg_scans=scans - 1))
 
 
-def test_a_flood_of_empty_segments_is_refused() -> None:
-    # libvips would decode it; walking 8 MB of 4-byte comments one by one would be slow.
+def test_a_flood_of_comments_is_not_mistaken_for_scans() -> None:
     data, _ = _progressive_jpeg()
-    flooded = data[:2] + b"\xff\xfe\x00\x02" * 2_000_000 + data[2:]
-    _fails(flooded, UnsupportedFormat)
+    flooded = data[:2] + b"\xff\xfe\x00\x02" * 2_000_000 + data[2:]  # 8 MB of comments
+    (output,) = process_image(flooded, DEFAULT)
+    assert samples.decode(output.data).width == 64
+
+
+def test_scans_after_a_baseline_jpegs_only_scan_are_not_counted() -> None:
+    # One interleaved scan holds every component, so libjpeg is done after it and never
+    # decodes what follows: the check reads only the header of such a file (baseline photos
+    # pay nothing) and must not refuse it for the repeats.
+    data = samples.jpeg(samples.photo(64, 48))
+    assert data.count(b"\xff\xda") == 1
+    scan = data[data.index(b"\xff\xda") : -2]
+    repeated = data[:-2] + scan * 600 + data[-2:]
+    (output,) = process_image(repeated, DEFAULT)
+    assert samples.decode(output.data).width == 64
+
+
+def _sequential_jpeg_of_scans(components_per_scan: int, scans: int) -> bytes:
+    """A real baseline JPEG's header (three components) followed by `scans` scans of
+    `components_per_scan` components each, with filler for their data."""
+    data = samples.jpeg(samples.photo(64, 48))
+    header = data[: data.index(b"\xff\xda")]
+    selectors = b"".join(bytes([component, 0x00]) for component in (1, 2, 3)[:components_per_scan])
+    body = bytes([components_per_scan]) + selectors + b"\x00\x3f\x00"
+    sos = b"\xff\xda" + (len(body) + 2).to_bytes(2, "big") + body
+    return header + (sos + b"\x55" * 64) * scans + b"\xff\xd9"
+
+
+def test_a_sequential_jpeg_scanning_a_component_at_a_time_has_its_scans_counted() -> None:
+    # libjpeg reads every scan when the first leaves components out: counted and refused.
+    _fails(_sequential_jpeg_of_scans(1, 5), UnsupportedFormat, Limits(max_jpeg_scans=4))
+    # With every component in its first scan it stops there: not refused for the rest.
+    interleaved = _sequential_jpeg_of_scans(3, 5)
+    (output,) = process_image(interleaved, DEFAULT, Limits(max_jpeg_scans=4))
+    assert (output.width, output.height) == (64, 48)
 
 
 def test_string_values_are_accepted_for_enum_fields() -> None:
