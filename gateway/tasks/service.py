@@ -205,26 +205,36 @@ async def _create(
         # Refused, or never reached: nothing refers to these sources.
         await discard()
         raise
+    except asyncio.CancelledError:
+        # The gateway is stopping mid-send: the task may have been made all the same.
+        await _leave_to_the_spool(command, settle_later)
+        raise
     except Exception as error:
         log.warning(
             "task %s: no answer from task_service (%s); sending it again", command.id, error
         )
     try:
         return await tasks.create_task(command)
-    except Exception:
+    except BaseException:
         # Even a refusal now does not prove the first send will not still make the task
         # (it may be queued behind the owner's other submissions), so nothing is discarded.
         # A client retrying with its Idempotency-Key gets the task if it was made.
-        log.warning(
-            "task %s: task_service cannot say whether it made the task; its uploaded sources"
-            " are kept until that is settled",
-            command.id,
-        )
-        try:
-            await settle_later()
-        except OSError as error:
-            log.error("task %s: sources not handed to the spool (%s)", command.id, error)
+        await _leave_to_the_spool(command, settle_later)
         raise
+
+
+async def _leave_to_the_spool(
+    command: CreateTaskCommand, settle_later: Callable[[], Awaitable[None]]
+) -> None:
+    log.warning(
+        "task %s: task_service cannot say whether it made the task; its uploaded sources"
+        " are kept until that is settled",
+        command.id,
+    )
+    try:
+        await settle_later()
+    except OSError as error:
+        log.error("task %s: sources not handed to the spool (%s)", command.id, error)
 
 
 def _command(

@@ -153,6 +153,25 @@ def test_when_the_second_send_fails_too_the_sources_are_kept(
     assert all(entry["next_attempt_at"] > time.time() + HOLD_SECONDS - 60 for entry in entries)
 
 
+@pytest.mark.parametrize(
+    "outcomes",
+    [[asyncio.CancelledError()], [NO_ANSWER, asyncio.CancelledError()]],
+    ids=["first send", "second send"],
+)
+def test_a_gateway_stopping_mid_send_leaves_the_sources_to_the_spool(
+    spool: Spool, outcomes: list[BaseException]
+) -> None:
+    s3 = FakeS3()
+    tasks = TaskService(outcomes)
+
+    with pytest.raises(asyncio.CancelledError):
+        _submit(tasks, s3, spool)
+
+    entries = [json.loads(p.read_text()) for p in spool.directory.glob("*.json")]
+    assert sorted(entry["key"] for entry in entries) == sorted(s3.objects)
+    assert len(entries) == 2 and all(entry["in_s3"] for entry in entries)
+
+
 def _after_the_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     later = time.time() + HOLD_SECONDS + 1
     monkeypatch.setattr(spool_module, "time", type("Clock", (), {"time": lambda: later}))
