@@ -12,8 +12,10 @@ _PROGRESSIVE_SOF = {0xC2, 0xC6, 0xCA, 0xCE}
 _STANDALONE = {0xD8, 0x01}
 # The next marker as libjpeg finds it: any bytes, 0xFF fill, then a code that is not a
 # stuffed zero. Restart markers are passed over with the scan data they sit in. Junk bytes
-# between segments only make libjpeg warn, so they must not end the walk here either.
-_MARKER = re.compile(rb"\xff+([^\x00\xff\xd0-\xd7])")
+# between segments only make libjpeg warn, so they must not end the walk here either. One
+# 0xFF only: the match starts at the last byte of any fill, and a pattern for the whole run
+# would be retried at each of its bytes, quadratic in a run of fill with no marker after it.
+_MARKER = re.compile(rb"\xff([^\x00\xff\xd0-\xd7])")
 # Segments a real JPEG has: some tens, a progressive one about two per scan.
 _SEGMENTS_PER_SCAN = 4
 _SEGMENTS_BESIDES = 1000

@@ -9,10 +9,10 @@ from schemas.images import SourceFormat
 def load(ctx: Context) -> None:
     """Decode once, straight to the planned size.
 
-    libvips' thumbnail turns the picture upright by its EXIF orientation, converts an
-    embedded colour profile (or CMYK) to sRGB, and resizes with premultiplied alpha. Where the
-    format allows, the decoder itself shrinks first: JPEG by DCT scaling (chosen here, see
-    `geometry.jpeg_shrink`), WebP and HEIF by scaled decoding, SVG by rendering at size.
+    libvips' thumbnail turns the picture upright by its EXIF orientation, converts CMYK to
+    sRGB (other RGB profiles are left to `to_srgb`), and resizes with premultiplied alpha.
+    Where the format allows, the decoder itself shrinks first: JPEG by DCT scaling (chosen
+    here, see `geometry.jpeg_shrink`), WebP and HEIF by scaled decoding, SVG at size.
     """
     if ctx.decode_size is None:
         raise StepOrderError("load needs plan_decode first")

@@ -1,7 +1,7 @@
 import pytest
 import pyvips
 
-from processor.engine import OutputFormat, Variant, process_image
+from processor.engine import OutputFormat, Variant, icc, process_image
 from tests.unit.engine import samples
 
 
@@ -116,3 +116,37 @@ def test_bands_past_colour_and_alpha_are_dropped_keeping_the_alpha(
     assert (boxed.width, boxed.height, boxed.bands) == (80, 80, 4)
     # 60 x 40 centred on 80 x 80: the transparent half starts at x 10.
     assert boxed.getpoint(15, 40)[3] == 0 and boxed.getpoint(60, 40)[3] == 255
+
+
+def _tagged(profile: str) -> pyvips.Image:
+    """A sea green in sRGB, converted into `profile`'s space with that profile attached."""
+    image = samples.solid(64, 64, (40, 160, 90))
+    converted: pyvips.Image = image.icc_transform(profile, input_profile="srgb")
+    return converted
+
+
+@pytest.mark.parametrize("profile", ["p3", "srgb"])
+@pytest.mark.parametrize("container", ["jpeg", "png"])
+def test_pixels_in_an_embedded_rgb_profile_come_out_as_the_same_colour_in_srgb(
+    profile: str, container: str
+) -> None:
+    # Display P3 is what phones attach; sea green in P3 numbers is (80, 158, 98).
+    tagged = _tagged(profile)
+    data = (
+        tagged.jpegsave_buffer(Q=98, keep="all")
+        if container == "jpeg"
+        else (tagged.pngsave_buffer(keep="all"))
+    )
+    image, _ = _single(data, width=32, format=OutputFormat.PNG)
+    assert _close(image.getpoint(5, 5), (40, 160, 90), tolerance=3)
+
+
+def test_only_rgb_profiles_other_than_srgb_need_converting() -> None:
+    profile_of = {name: _tagged(name).get("icc-profile-data") for name in ("srgb", "p3")}
+    assert not icc.needs_conversion(profile_of["srgb"])
+    assert icc.needs_conversion(profile_of["p3"])
+    # The same colorants under a CMYK header: the decoders convert CMYK themselves.
+    p3 = profile_of["p3"]
+    assert not icc.needs_conversion(p3[:16] + b"CMYK" + p3[20:])
+    for broken in (b"", profile_of["p3"][:140], profile_of["p3"][:20] + b"\xff" * 200):
+        assert not icc.needs_conversion(broken)

@@ -225,6 +225,15 @@ def test_too_many_scans_are_refused_before_decoding() -> None:
     _fails(truncated, UnsupportedFormat, Limits(max_jpeg_scans=scans - 1))
 
 
+def test_a_megabyte_of_fill_bytes_before_a_marker_is_read_as_fill() -> None:
+    # libjpeg skips them with a warning; a marker search retried at every byte of the run
+    # would take most of an hour here.
+    data = samples.jpeg(samples.photo(64, 48))
+    filled = data[:2] + b"\xff" * 1_000_000 + b"\x00" + data[2:]
+    (output,) = process_image(filled, DEFAULT)
+    assert samples.decode(output.data).width == 64
+
+
 def test_a_flood_of_comments_is_not_mistaken_for_scans() -> None:
     data, _ = _progressive_jpeg()
     flooded = data[:2] + b"\xff\xfe\x00\x02" * 2_000_000 + data[2:]  # 8 MB of comments
