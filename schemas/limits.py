@@ -7,6 +7,9 @@ MIB: Final = 1024 * 1024
 MAX_FILE_BYTES: Final = 50 * MIB
 MAX_PIXELS: Final = 100_000_000
 MAX_FRAMES: Final = 100
+# The pixel limit holds for up to this many channels a pixel (CMYK with alpha); an image of
+# more (a TIFF can have thousands) is held to as many samples instead.
+CHANNELS_PER_PIXEL_LIMIT: Final = 5
 MAX_VARIANTS: Final = 16
 # What all the variants of one image may make together, in multiples of the pixel limit
 # (each is held to the limit too): room for a few full-size conversions, not for sixteen.

@@ -20,6 +20,10 @@ class Limits:
     allow_pdf: bool = False
 
     @property
+    def max_samples(self) -> int:
+        return self.max_pixels * limits.CHANNELS_PER_PIXEL_LIMIT
+
+    @property
     def max_total_output_pixels(self) -> int:
         return self.max_pixels * limits.TOTAL_OUTPUT_PIXELS_PER_PIXEL_LIMIT
 

@@ -26,6 +26,8 @@ class SourceInfo:
     has_alpha: bool
     # EXIF orientation of the stored pixels (1 to 8), which the engine turns upright.
     orientation: int = 1
+    # Channels a pixel, alpha and extra ones included.
+    bands: int = 3
 
     @property
     def size(self) -> Size:

@@ -27,6 +27,7 @@ def read_header(ctx: Context) -> None:
         frames=_frames(header) if source_format in _ANIMATED_FORMATS else 1,
         has_alpha=bool(header.hasalpha()),
         orientation=orientation if 1 <= orientation <= 8 else 1,
+        bands=header.bands,
     )
 
 

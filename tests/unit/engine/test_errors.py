@@ -68,6 +68,17 @@ def test_png_claiming_ten_gigapixels_is_refused_from_its_header(
     assert time.perf_counter() - started < 1
 
 
+def test_a_tiff_of_many_channels_is_held_to_the_samples_of_five_a_pixel() -> None:
+    # 100 x 100 pixels, well under the pixel limit, in 64 channels: six times the samples.
+    many = pyvips.Image.black(100, 100, bands=64).cast("uchar").copy(interpretation="multiband")
+    data = many.tiffsave_buffer(compression="deflate")
+    error = _fails(data, TooManyPixels, Limits(max_pixels=10_000))
+    assert "64 channels" in error.message
+    five = samples.solid(100, 100, (0, 0, 0, 0, 255)).copy(interpretation="cmyk")
+    (output,) = process_image(five.tiffsave_buffer(), DEFAULT, Limits(max_pixels=10_000))
+    assert output.width == 100
+
+
 def test_a_file_over_the_byte_limit_is_too_large() -> None:
     data = samples.jpeg(samples.photo(200, 200))
     assert _fails(data, FileTooLarge, Limits(max_bytes=len(data) - 1)).code == (
