@@ -77,9 +77,14 @@ ENCODE: tuple[Step, ...] = (encode,)
 # or in "decode" when several variants share one decoded copy.
 StageListener = Callable[[str, float], None]
 
-# libvips' messages when a codec is missing from this build: libheif without HEVC, libtiff
-# without ZSTD.
-_CODEC_MISSING = ("has not been built in", "support is not configured")
+# libvips' messages when a codec or variant of a format is missing from this build: libheif
+# without HEVC, libtiff without ZSTD, libjpeg without 12-bit, no loader for animated AVIF.
+_CODEC_MISSING = (
+    "has not been built in",
+    "support is not configured",
+    "Unsupported JPEG data precision",
+    "is not in a known format",
+)
 _MESSAGE_LIMIT = 300
 # Lines libvips adds while a loader feels its way through the file; never the reason.
 _NOISE = "source: bad seek"

@@ -79,6 +79,26 @@ def test_a_tiff_of_many_channels_is_held_to_the_samples_of_five_a_pixel() -> Non
     assert output.width == 100
 
 
+def _twelve_bit_jpeg() -> bytes:
+    data = samples.jpeg(samples.photo(64, 48))
+    precision = data.index(b"\xff\xc0") + 4  # after the marker and the segment's length
+    return data[:precision] + b"\x0c" + data[precision + 1 :]
+
+
+def _animated_avif_brand() -> bytes:
+    avif: bytes = samples.solid(16, 16).heifsave_buffer(compression="av1")
+    return avif.replace(b"ftypavif", b"ftypavis", 1)
+
+
+@pytest.mark.parametrize(
+    "make", [_twelve_bit_jpeg, _animated_avif_brand], ids=["12-bit jpeg", "animated avif"]
+)
+def test_a_kind_of_a_format_this_build_cannot_read_is_unsupported_not_corrupt(
+    make: Callable[[], bytes],
+) -> None:
+    _fails(make(), UnsupportedFormat)
+
+
 def test_a_file_over_the_byte_limit_is_too_large() -> None:
     data = samples.jpeg(samples.photo(200, 200))
     assert _fails(data, FileTooLarge, Limits(max_bytes=len(data) - 1)).code == (
