@@ -3,7 +3,11 @@
 libvips reports the size a HEIF image is *displayed* at, not what libheif decodes: a `clap`
 (clean aperture) crop is applied after the whole coded image is decoded, and a grid or
 overlay decodes each of its `dimg` references once per reference, so a tiny grid can name
-the same big tile hundreds of times. This reads the ISOBMFF boxes that say so.
+the same big tile hundreds of times. And an overlay (`iovl`) is drawn on a canvas of the
+size its payload states, whatever its `ispe` says. This reads the ISOBMFF boxes that say so:
+`ispe` sizes and their `ipma` associations, `dimg` references, and for an overlay its item
+type (`iinf`), where its payload is (`iloc`: in the file or in `idat`) and the canvas size
+at the start of that payload.
 
 Damage is read like a lenient decoder would, not refused with 0: a box cut short by the end
 of the file or of its parent is read as far as it goes and what cannot be read is skipped,
@@ -12,6 +16,7 @@ a last box running past the end). Counts are checked against the bytes that hold
 anything is read, and the work is capped, so no input makes this slow or large.
 """
 
+import contextlib
 import struct
 from collections import Counter
 from collections.abc import Iterator
@@ -30,6 +35,10 @@ class _Unbounded(Exception):
     """The file is too complex to bound."""
 
 
+class _Cut(Exception):
+    """A field runs past the end of its box."""
+
+
 class _Reader:
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -37,6 +46,16 @@ class _Reader:
         self.areas: dict[int, int] = {}  # item ID -> largest `ispe` area associated with it
         self.refs: dict[int, Counter[int]] = {}  # item ID -> its `dimg` references, repeats
         self.costs: dict[int, int] = {}  # item ID -> cost(item), once known
+        self.types: dict[int, bytes] = {}  # item ID -> item type (`iinf`)
+        # item ID -> (construction method, offset, length) of its first extent (`iloc`)
+        self.places: dict[int, tuple[int, int, int]] = {}
+        self.idat = (0, 0)  # body of the `idat` box
+
+    def uint(self, at: int, size: int, end: int) -> int:
+        """The big-endian unsigned integer of `size` bytes at `at`, all before `end`."""
+        if at + size > end:
+            raise _Cut
+        return int.from_bytes(self.data[at : at + size], "big")
 
     def spend(self, reads: int) -> None:
         self.reads -= reads
@@ -70,6 +89,69 @@ class _Reader:
                         self.read_iref(at, stop)
                     elif child == b"iprp":
                         self.read_iprp(at, stop)
+                    elif child == b"iinf" and stop - at >= 4:
+                        self.read_iinf(at, stop)
+                    elif child == b"iloc" and stop - at >= 4:
+                        with contextlib.suppress(_Cut):  # the items before the cut are kept
+                            self.read_iloc(at, stop)
+                    elif child == b"idat":
+                        self.idat = (at, stop)
+        for item, kind in self.types.items():
+            if kind == b"iovl" and item in self.places:
+                self.areas[item] = max(self.areas.get(item, 0), self.overlay_canvas(item))
+
+    def read_iinf(self, start: int, end: int) -> None:
+        """After the entry count, an `infe` per item: from version 2, its ID and type."""
+        count_size = 4 if self.data[start] >= 1 else 2
+        for kind, at, stop in self.children(start + 4 + count_size, end):
+            if kind == b"infe" and stop - at >= 4 and self.data[at] in (2, 3):
+                id_size = 2 if self.data[at] == 2 else 4
+                if stop - at >= 4 + id_size + 2 + 4:  # ID, protection index, type
+                    item = self.uint(at + 4, id_size, stop)
+                    self.types[item] = self.data[at + 4 + id_size + 2 : at + 4 + id_size + 6]
+
+    def read_iloc(self, start: int, end: int) -> None:
+        """Field sizes, then per item: its ID, construction method (from version 1), data
+        reference, base offset and extents (an index from version 1, offset, length)."""
+        version, at = self.data[start], start + 4
+
+        def field(size: int) -> int:
+            nonlocal at
+            at += size
+            return self.uint(at - size, size, end)
+
+        if version > 2:
+            return
+        offset_size, length_size = divmod(field(1), 16)
+        base_size, index_size = divmod(field(1), 16)
+        index_size = index_size if version >= 1 else 0  # reserved in version 0
+        id_size = 4 if version == 2 else 2
+        for _ in range(field(id_size)):
+            self.spend(1)
+            item = field(id_size)
+            method = field(2) & 15 if version >= 1 else 0
+            field(2)  # data reference index
+            base, extents = field(base_size), field(2)
+            if extents and method in (0, 1):  # 2 (in other items) is not for overlays
+                field(index_size)
+                self.places[item] = (method, base + field(offset_size), field(length_size))
+                extents -= 1
+            at += extents * (index_size + offset_size + length_size)
+
+    def overlay_canvas(self, item: int) -> int:
+        """The canvas area an overlay's payload states: version, flags, four 16-bit fill
+        values, then width and height, each 16-bit or, if flags & 1, 32-bit (so does libheif
+        read it, and the standard)."""
+        method, offset, length = self.places[item]
+        start, end = (0, len(self.data)) if method == 0 else self.idat
+        at = start + offset
+        if length:
+            end = min(end, at + length)
+        try:
+            size = 4 if self.uint(at, 2, end) & 1 else 2  # version, then flags
+            return self.uint(at + 10, size, end) * self.uint(at + 10 + size, size, end)
+        except _Cut:
+            return 0
 
     def read_iref(self, start: int, end: int) -> None:
         """Each reference box: from_item_ID, reference_count, then that many to_item_IDs."""

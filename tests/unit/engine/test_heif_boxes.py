@@ -7,7 +7,7 @@ the bound has to see through.
 import random
 import struct
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 
 import pytest
 import pyvips
@@ -69,24 +69,40 @@ def heif(
     primary: int = 1,
     wide_ids: bool = False,
     wide_assoc: bool = False,
+    in_idat: Collection[int] = (),
 ) -> bytes:
     """A HEIF file: `props` is the ipco, `assoc` maps an item to its (1-based) properties,
     all essential; `items` maps an item to (type, data); `refs` are `dimg` references.
-    `wide_ids` uses version 1 iref and ipma (32-bit IDs), `wide_assoc` 16-bit associations."""
+    `wide_ids` uses 32-bit IDs (version 1 iref, ipma and iinf, 3 infe, 2 iloc), `wide_assoc`
+    16-bit associations; the data of the items `in_idat` is in an idat box, not in mdat."""
     ids = sorted(items)
-    mdat = b"".join(items[i][1] for i in ids)
+    mdat = b"".join(items[i][1] for i in ids if i not in in_idat)
+    idat = b"".join(items[i][1] for i in ids if i in in_idat)
+    id_fmt = ">I" if wide_ids else ">H"
+    iloc_version = 2 if wide_ids else 1 if in_idat else 0
 
     def meta(mdat_at: int) -> bytes:
-        extents = b""
-        for i in ids:  # iloc version 0: 16-bit IDs, 4-byte offsets and lengths
-            extents += struct.pack(">HHHII", i, 0, 1, mdat_at, len(items[i][1]))
-            mdat_at += len(items[i][1])
-        iloc = fullbox(b"iloc", 0, 0, b"\x44\x00" + struct.pack(">H", len(ids)) + extents)
+        extents, idat_at = b"", 0
+        for i in ids:  # 4-byte offsets and lengths, no base offset
+            method, at = (1, idat_at) if i in in_idat else (0, mdat_at)
+            extents += struct.pack(id_fmt, i)
+            extents += struct.pack(">H", method) if iloc_version else b""
+            extents += struct.pack(">HHII", 0, 1, at, len(items[i][1]))
+            if i in in_idat:
+                idat_at += len(items[i][1])
+            else:
+                mdat_at += len(items[i][1])
+        head = b"\x44\x00" + struct.pack(id_fmt, len(ids))
+        iloc = fullbox(b"iloc", iloc_version, 0, head + extents)
         infe = b"".join(
-            fullbox(b"infe", 2, int(i != primary), struct.pack(">HH", i, 0) + items[i][0] + b"\0")
+            fullbox(
+                b"infe",
+                3 if wide_ids else 2,
+                int(i != primary),
+                struct.pack(id_fmt, i) + b"\0\0" + items[i][0] + b"\0",
+            )
             for i in ids
         )
-        id_fmt = ">I" if wide_ids else ">H"
         dimg = b"".join(
             box(
                 b"dimg",
@@ -111,11 +127,12 @@ def heif(
             0,
             0,
             fullbox(b"hdlr", 0, 0, b"\0" * 4 + b"pict" + b"\0" * 13)
-            + fullbox(b"pitm", 0, 0, struct.pack(">H", primary))
+            + fullbox(b"pitm", int(wide_ids), 0, struct.pack(id_fmt, primary))
             + iloc
-            + fullbox(b"iinf", 0, 0, struct.pack(">H", len(ids)) + infe)
+            + fullbox(b"iinf", int(wide_ids), 0, struct.pack(id_fmt, len(ids)) + infe)
             + (fullbox(b"iref", int(wide_ids), 0, dimg) if refs else b"")
-            + box(b"iprp", box(b"ipco", b"".join(props)) + ipma),
+            + box(b"iprp", box(b"ipco", b"".join(props)) + ipma)
+            + (box(b"idat", idat) if in_idat else b""),
         )
 
     ftyp = box(b"ftyp", b"avif" + b"\0" * 4 + b"mif1avifmiaf")
@@ -136,6 +153,32 @@ def grid(tile: tuple[bytes, bytes], size: tuple[int, int], rows: int, cols: int)
         {1: (b"av01", coded), 2: (b"grid", grid_data(rows, cols, 100, 100))},
         [(2, [1] * (rows * cols))],
         primary=2,
+    )
+
+
+def overlay(
+    tile: tuple[bytes, bytes],
+    canvas: tuple[int, int],
+    *,
+    long_fields: bool = False,
+    in_idat: bool = False,
+    wide_ids: bool = False,
+) -> bytes:
+    """An overlay (item 2) of the tile (item 1) at 0, 0 on a canvas of `canvas` size, and yet
+    with an ispe of 64 x 64; `long_fields`: 32-bit canvas size and offsets (flags & 1)."""
+    av1c, coded = tile
+    field = "I" if long_fields else "H"
+    payload = struct.pack(
+        f">BB4H2{field}2{field.lower()}", 0, int(long_fields), 0, 0, 0, 0xFFFF, *canvas, 0, 0
+    )
+    return heif(
+        [av1c, ispe(256, 128), ispe(64, 64)],
+        {1: [1, 2], 2: [3]},
+        {1: (b"av01", coded), 2: (b"iovl", payload)},
+        [(2, [1])],
+        primary=2,
+        wide_ids=wide_ids,
+        in_idat=[2] if in_idat else [],
     )
 
 
@@ -191,6 +234,49 @@ def test_an_overlay_of_grids_multiplies(tile: tuple[bytes, bytes]) -> None:
     image = pyvips.Image.new_from_buffer(avif, "")
     assert (image.width, image.height, image.avg()) == (100, 100, 0)  # decodes 12 tiles
     assert decoded_pixels(avif) == 3 * 4 * 256 * 128
+
+
+OVERLAYS = [  # (long_fields, in_idat, wide_ids)
+    pytest.param(False, False, False, id="16-bit"),
+    pytest.param(True, False, False, id="32-bit"),
+    pytest.param(False, True, False, id="16-bit-in-idat"),
+    pytest.param(True, True, True, id="32-bit-in-idat-wide-ids"),
+    pytest.param(False, False, True, id="16-bit-wide-ids"),
+]
+
+
+@pytest.mark.parametrize(("long_fields", "in_idat", "wide_ids"), OVERLAYS)
+def test_an_overlay_counts_the_canvas_its_payload_states(
+    tile: tuple[bytes, bytes], long_fields: bool, in_idat: bool, wide_ids: bool
+) -> None:
+    # libheif allocates the canvas the payload states before it compares it with the ispe.
+    options = {"long_fields": long_fields, "in_idat": in_idat, "wide_ids": wide_ids}
+    fitting = overlay(tile, (64, 64), **options)
+    image = pyvips.Image.new_from_buffer(fitting, "")  # the builder makes real files
+    assert (image.width, image.height, image.avg()) == (64, 64, 0)
+    assert decoded_pixels(fitting) == 256 * 128  # the tile is the larger
+    canvas = (70_000, 30) if long_fields else (1000, 900)  # 70_000 needs the 32-bit field
+    assert decoded_pixels(overlay(tile, canvas, **options)) == canvas[0] * canvas[1]
+
+
+@pytest.mark.parametrize("in_idat", [False, True], ids=["in-mdat", "in-idat"])
+def test_a_damaged_overlay_never_raises(tile: tuple[bytes, bytes], in_idat: bool) -> None:
+    avif = overlay(tile, (1000, 900), long_fields=True, in_idat=in_idat)
+    full = decoded_pixels(avif)
+    assert full == 1000 * 900
+    bounds = [decoded_pixels(avif[:cut]) for cut in range(len(avif))]
+    assert all(0 <= bound <= full for bound in bounds)
+    assert full in bounds  # mdat's last bytes are the tile's, not the payload's
+    rng = random.Random(20261124)
+    outcomes = set()
+    for _ in range(2000):
+        damaged = bytearray(avif)
+        for _ in range(rng.randint(1, 4)):
+            damaged[rng.randrange(len(avif))] = rng.randrange(256)
+        bound = decoded_pixels(bytes(damaged))
+        assert 0 <= bound <= UNBOUNDED
+        outcomes.add(bound)
+    assert len(outcomes) > 3
 
 
 def test_wide_ids_and_associations_are_read(tile: tuple[bytes, bytes]) -> None:
@@ -336,3 +422,10 @@ def test_the_engine_refuses_a_crop_of_a_coded_image_past_the_limit(
         process_image(avif, [Variant(width=8)], Limits(max_pixels=256 * 128 - 1))
     (output,) = process_image(avif, [Variant(width=8)], Limits(max_pixels=256 * 128))
     assert (output.width, output.height) == (8, 4)
+
+
+def test_the_engine_refuses_an_overlay_canvas_past_the_limit(tile: tuple[bytes, bytes]) -> None:
+    # Shown and coded 64 x 64 and 256 x 128, under the limit; the canvas is 512 x 512.
+    avif = overlay(tile, (512, 512))
+    with pytest.raises(TooManyPixels):
+        process_image(avif, [Variant(width=32)], Limits(max_pixels=100_000))
