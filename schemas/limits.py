@@ -20,6 +20,8 @@ TOTAL_OUTPUT_PIXELS_PER_PIXEL_LIMIT: Final = 4
 MAX_JPEG_SCANS: Final = 100
 MAX_IMAGES_PER_TASK: Final = 500
 MAX_TASK_BYTES: Final = 2 * 1024 * MIB
+# A submission's parameters, all form fields together or the JSON body: held in memory.
+MAX_PARAMETERS_BYTES: Final = MIB
 # Images one owner may have queued, processing or retrying at once: one shop flooding the
 # queue cannot push everyone else's work back by more than this.
 MAX_UNFINISHED_IMAGES_PER_OWNER: Final = 5000

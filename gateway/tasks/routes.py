@@ -103,7 +103,10 @@ async def cancel_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:
     responses={
         **ERROR_RESPONSES,
         409: error_doc("`nothing_to_retry`: no image failed"),
-        429: SUBMIT_RESPONSES[429],
+        429: error_doc(
+            "`too_many_unfinished_images`: queuing them again would pass the caller's backlog"
+            " limit (with `Retry-After`)"
+        ),
     },
 )
 async def retry_task(task_id: UUID, owner: Owner, tasks: Tasks) -> TaskView:

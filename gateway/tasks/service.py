@@ -19,7 +19,6 @@ from gateway.tasks.errors import (
     UnsupportedMediaType,
 )
 from gateway.tasks.uploads import (
-    MAX_PARAMETERS_BYTES,
     MEDIA_TYPES,
     ReceivedForm,
     UploadLimits,
@@ -29,6 +28,7 @@ from gateway.tasks.uploads import (
 from processor.sources import SourceError
 from processor.sources.url import parse_url
 from schemas.images import SourceFormat
+from schemas.limits import MAX_PARAMETERS_BYTES
 from schemas.tasks import CreateTaskCommand, NewImage, TaskSubmission, TaskView
 
 log = logging.getLogger(__name__)

@@ -23,13 +23,12 @@ from gateway.tasks.errors import BadSubmission, PayloadTooLarge, UnsupportedMedi
 from processor.engine.formats import sniff
 from schemas.errors import ErrorCode
 from schemas.images import SourceFormat
+from schemas.limits import MAX_PARAMETERS_BYTES
 
 log = logging.getLogger(__name__)
 
 # Enough for every format's signature, an SVG's prologue included.
 _SNIFF_BYTES = 4096
-# A submission's parameters, all form fields together or the JSON body: held in memory.
-MAX_PARAMETERS_BYTES = 1024 * 1024
 _MAX_FIELD_BYTES = 64 * 1024
 _MAX_FIELDS = 2000
 _MAX_NAME_LENGTH = 255

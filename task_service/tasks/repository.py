@@ -252,7 +252,7 @@ async def load_image(conn: Connection, image_id: UUID, owner: str | None) -> Sto
     )
 
 
-async def _lock_owned_task(conn: Connection, task_id: UUID, owner: str | None) -> Row:
+async def lock_owned_task(conn: Connection, task_id: UUID, owner: str | None) -> Row:
     row = await (
         await conn.execute(
             "SELECT id, owner, status, finished_at FROM tasks"
@@ -271,7 +271,7 @@ async def cancel_task(
     """Cancel what has not started; running images finish. Returns the owner and, when
     nothing is left running, the finished task."""
     async with conn.transaction():
-        task = await _lock_owned_task(conn, task_id, owner)
+        task = await lock_owned_task(conn, task_id, owner)
         if task["finished_at"] is not None:
             raise Conflict(f"task {task_id} is already {task['status']}", code="task_finished")
         await conn.execute(
@@ -284,23 +284,10 @@ async def cancel_task(
         return task["owner"], await finish_task_if_complete(conn, task_id)
 
 
-async def task_owner(conn: Connection, task_id: UUID, owner: str | None) -> str:
-    """The task's owner; NotFound if it does not exist or is not the caller's."""
-    row = await (
-        await conn.execute(
-            "SELECT owner FROM tasks WHERE id = %s AND (%s::text IS NULL OR owner = %s)",
-            [task_id, owner, owner],
-        )
-    ).fetchone()
-    if row is None:
-        raise NotFound(f"task {task_id} not found")
-    return str(row["owner"])
-
-
-async def requeue_failed(conn: Connection, task_id: UUID, owner: str | None) -> list[UUID]:
-    """Put the task's failed images back in the queue with a fresh set of attempts."""
+async def requeue_failed(conn: Connection, task_id: UUID) -> list[UUID]:
+    """Put the task's failed images back in the queue with a fresh set of attempts; the
+    caller holds the task (lock_owned_task)."""
     async with conn.transaction():
-        await _lock_owned_task(conn, task_id, owner)
         rows = await (
             await conn.execute(
                 "UPDATE images SET status = 'queued', attempts = 0, enqueued_at = NULL,"

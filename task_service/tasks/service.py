@@ -65,6 +65,8 @@ async def create_task(
     """
     async with _owner_turns(command.owner), pool.connection() as conn:
         task_id, inserted = await make_task(conn, command, max_unfinished_images)
+    # Read after the owner's turn is over: the owner's next submission waits only on the write.
+    async with pool.connection() as conn:
         view = await repository.load_task(conn, task_id, command.owner)
     if view is None:
         raise NotFound(f"task {task_id} vanished")
@@ -116,10 +118,10 @@ async def requeue_within_backlog(
     """In one transaction: the task's failed images queued again, unless that took its
     owner past the backlog limit (then nothing is)."""
     async with conn.transaction():
-        task_owner = await repository.task_owner(conn, task_id, owner)
-        await repository.hold_owner(conn, task_owner)
-        requeued = await repository.requeue_failed(conn, task_id, owner)
-        unfinished = await repository.unfinished_images(conn, task_owner)
+        task = await repository.lock_owned_task(conn, task_id, owner)
+        await repository.hold_owner(conn, task["owner"])
+        requeued = await repository.requeue_failed(conn, task_id)
+        unfinished = await repository.unfinished_images(conn, task["owner"])
         _refuse_past_limit(unfinished - len(requeued), len(requeued), max_unfinished_images)
         return requeued
 

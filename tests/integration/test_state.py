@@ -288,7 +288,8 @@ def test_a_retried_task_is_not_announced_until_it_finishes_again() -> None:
                 return command.id in {webhook.task_id for webhook in due}
 
             async with conn.transaction():
-                await tasks_repository.requeue_failed(conn, command.id, command.owner)
+                await tasks_repository.lock_owned_task(conn, command.id, command.owner)
+                await tasks_repository.requeue_failed(conn, command.id)
             assert not await announced()
             # An attempt that was in flight during the retry fails and comes due again.
             await conn.execute(

@@ -29,26 +29,18 @@ def load(ctx: Context) -> None:
         )
         ctx.image = decoded.thumbnail_image(target.width, height=target.height, size="force")
         return
-    # thumbnail_buffer does not pass its own fail_on argument on to the loader.
-    if not ctx.animate:
-        ctx.image = pyvips.Image.thumbnail_buffer(
-            ctx.data,
-            target.width,
-            height=target.height,
-            size="force",
-            option_string="fail_on=error",
-        )
-        return
-    # thumbnail would turn the strip of frames upright as one picture, shuffling them: each
-    # frame is turned on its own instead.
-    if info.orientation in SIDEWAYS_ORIENTATIONS:
+    # thumbnail would turn a strip of frames upright as one picture, shuffling them: an
+    # animation is loaded as stored and each frame is turned on its own.
+    turn_frames = ctx.animate and info.orientation != 1
+    if turn_frames and info.orientation in SIDEWAYS_ORIENTATIONS:
         target = Size(target.height, target.width)
-    strip = pyvips.Image.thumbnail_buffer(
+    image = pyvips.Image.thumbnail_buffer(
         ctx.data,
         target.width,
         height=target.height,
         size="force",
-        no_rotate=True,
-        option_string="fail_on=error,n=-1",
+        no_rotate=turn_frames,
+        # thumbnail_buffer does not pass its own fail_on argument on to the loader.
+        option_string="fail_on=error,n=-1" if ctx.animate else "fail_on=error",
     )
-    ctx.image = strip if info.orientation == 1 else frames.map_frames(strip, pyvips.Image.autorot)
+    ctx.image = frames.map_frames(image, pyvips.Image.autorot) if turn_frames else image
